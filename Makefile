@@ -1,0 +1,59 @@
+# gradviz: `make lab` to explore the notebooks, `make test` to check everything.
+#
+# Needs only GNU make and python3 (3.11). Every target that runs code first sets up
+# .venv itself: it creates the venv if missing and installs gradviz (editable) with its
+# [dev] extra, every package held to the exact version in constraints.txt. The stamp
+# .venv/.installed is remade whenever pyproject.toml or constraints.txt changes.
+# Nothing unpinned is upgraded (not even pip).
+#
+# `make lock` re-resolves the newest releases into constraints.txt from a throwaway,
+# fresh venv (build/lock-venv). Run it with Python 3.11, then copy the new versions of
+# the runtime packages into environment.yml and binder/requirements.txt
+# (tests/test_packaging.py fails until they agree), re-run every notebook
+# ("Restart kernel and run all") and `make test`: committed notebook outputs are only
+# reproducible against the versions in constraints.txt.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LOCK_VENV := build/lock-venv
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k flow"`.
+PYTEST_ARGS ?=
+
+.PHONY: help setup lab test lint clean lock
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -c constraints.txt -e ".[dev]"
+	touch $@
+
+setup: $(STAMP) ## Create .venv with the pinned versions (done by every target below)
+
+lab: setup ## Open JupyterLab on notebooks/ (localhost, token auth)
+	$(BIN)/jupyter lab notebooks/
+
+test: setup ## ruff, then one pytest run: unit tests + nbval over every notebook
+	$(BIN)/ruff check .
+	JAX_PLATFORMS=cpu $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: setup ## ruff over the package, tests and notebooks
+	$(BIN)/ruff check .
+
+clean: ## Remove .venv, caches and build outputs
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache test-artifacts
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+lock: ## Re-resolve the newest versions into constraints.txt (fresh venv)
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -e ".[dev]"
+	$(LOCK_VENV)/bin/python -m pip freeze --exclude-editable --exclude gradviz > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf $(LOCK_VENV)

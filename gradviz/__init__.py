@@ -1,0 +1,29 @@
+"""gradviz: see, fix, check and explain the gradients of deep networks.
+
+The core (activations, init, models, flow) is plain JAX: importable without matplotlib
+or ipywidgets, and jitted so that moving a notebook slider never recompiles.
+"""
+
+from gradviz.activations import ACTIVATION_NAMES, get_activation
+from gradviz.flow import FlowStats, RNNFlowStats, gradient_flow, rnn_gradient_flow
+from gradviz.init import INIT_SCHEMES, init_weight, sigma_w
+from gradviz.models import NORMS, apply_mlp, apply_rnn, init_mlp, init_rnn
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATION_NAMES",
+    "INIT_SCHEMES",
+    "NORMS",
+    "FlowStats",
+    "RNNFlowStats",
+    "apply_mlp",
+    "apply_rnn",
+    "get_activation",
+    "gradient_flow",
+    "init_mlp",
+    "init_rnn",
+    "init_weight",
+    "rnn_gradient_flow",
+    "sigma_w",
+]

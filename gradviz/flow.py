@@ -1,0 +1,256 @@
+"""Gradient flow: one jitted forward and backward pass, summarised layer by layer
+(MLP) or step by step (RNN, GRU).
+
+The backpropagated signal dL/dh_l is read with zero "probes": h_l + 0 for each layer,
+whose gradient is exactly dL/dh_l. One compiled function serves every depth (or
+sequence length), activation, norm and residual choice: these are traced values.
+"""
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from gradviz.activations import activation_index
+from gradviz.models import (
+    _mlp_forward,
+    _rnn_forward,
+    check_mlp_input,
+    check_rnn_input,
+    mlp_options,
+    resolve_depth,
+    resolve_length,
+)
+from gradviz.validate import check_choice, check_positive
+
+LOSSES: tuple[str, ...] = ("cross_entropy", "mse")
+
+
+class FlowStats(NamedTuple):
+    """Per-layer statistics of one forward and backward pass of an MLP.
+
+    Each array has shape (depth,); entry l-1 is hidden layer l (1 = next to the input).
+    """
+
+    signal_norm: np.ndarray  # ||dL/dh_l||: the backpropagated signal at layer l's output
+    weight_grad_norm: np.ndarray  # ||dL/dW_l||
+    update_ratio: np.ndarray  # lr * ||dL/dW_l|| / ||W_l||
+    act_mean: np.ndarray  # mean of h_l over batch and units
+    act_std: np.ndarray  # standard deviation of h_l over batch and units
+    saturation: np.ndarray  # fraction of (example, unit) pairs with |phi'(z)| < threshold
+    dead_fraction: np.ndarray  # fraction of units with |phi'(z)| < threshold on every example
+    loss: float
+    first_nonfinite_forward: int | None  # first layer (1-based) whose activations are inf/NaN
+    first_nonfinite_backward: int | None  # first layer, going backward, whose gradients are
+
+
+class RNNFlowStats(NamedTuple):
+    """Per-step statistics of one forward and backward pass of an RNN or GRU.
+
+    Arrays have shape (length,); entry t-1 is time step t. For the GRU, saturation is
+    that of the candidate's tanh.
+    """
+
+    signal_norm: np.ndarray  # ||dL/dh_t||: the gradient through time
+    act_mean: np.ndarray
+    act_std: np.ndarray
+    saturation: np.ndarray
+    weight_grad_norm: dict  # parameter name -> ||dL/dp||, for every parameter
+    update_ratio: dict  # weight-matrix name -> lr * ||dL/dW|| / ||W||
+    loss: float
+    first_nonfinite_forward: int | None  # first step (1-based) whose hidden state is inf/NaN
+    first_nonfinite_backward: int | None  # first step, going backward, with inf/NaN gradient
+
+
+def safe_norm(x: jax.Array, axis=None) -> jax.Array:
+    """The Euclidean norm, computed without overflowing where x**2 would."""
+    peak = jnp.max(jnp.abs(x), axis=axis, keepdims=True)
+    scale = jnp.where(peak > 0, peak, 1.0)
+    norm = jnp.sqrt(jnp.sum(jnp.square(x / scale), axis=axis, keepdims=True)) * scale
+    return jnp.squeeze(norm, axis=axis) if axis is not None else norm.reshape(())
+
+
+def loss_value(outputs: jax.Array, y: jax.Array, loss: str) -> jax.Array:
+    """Mean loss over the batch: cross-entropy with integer labels y: (batch,), or
+    squared error with targets y: (batch, out_dim)."""
+    if loss == "cross_entropy":
+        return optax.softmax_cross_entropy_with_integer_labels(outputs, y).mean()
+    return 0.5 * jnp.mean(jnp.sum(jnp.square(outputs - y), axis=-1))
+
+
+def check_targets(y, batch: int, out_dim: int, loss: str) -> None:
+    """ValueError unless y suits `loss`: int labels (batch,) or float targets (batch, out_dim)."""
+    check_choice("loss", loss, LOSSES)
+    shape = np.shape(y)
+    if loss == "cross_entropy":
+        if shape != (batch,) or not np.issubdtype(np.asarray(y).dtype, np.integer):
+            raise ValueError(
+                f"cross_entropy needs integer labels y of shape ({batch},), "
+                f"got {np.asarray(y).dtype} {shape}"
+            )
+        if np.any((np.asarray(y) < 0) | (np.asarray(y) >= out_dim)):
+            raise ValueError(f"labels must be in [0, {out_dim - 1}]")
+    elif shape != (batch, out_dim):
+        raise ValueError(f"mse needs targets y of shape ({batch}, {out_dim}), got {shape}")
+
+
+def first_nonfinite(values: np.ndarray, reverse: bool = False) -> int | None:
+    """1-based position of the first entry of values: (n,) that is not finite (or None),
+    counting from the end when `reverse`."""
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size == 0:
+        return None
+    return int(bad[-1] + 1) if reverse else int(bad[0] + 1)
+
+
+def _grad_stats(grads: dict, params: dict, lr):
+    """||dL/dp|| for every parameter, and lr ||dL/dW|| / ||W|| for the weight matrices."""
+    grad_norms = {name: safe_norm(g) for name, g in grads.items()}
+    ratios = {
+        name: lr * grad_norms[name] / safe_norm(w) for name, w in params.items() if w.ndim == 2
+    }
+    return grad_norms, ratios
+
+
+# --------------------------------------------------------------------------- MLP
+
+
+@partial(jax.jit, static_argnames=("loss",))
+def mlp_flow_arrays(params, x, y, act_index, residual, norm_index, depth, lr, threshold, loss):
+    """The jitted pass behind `gradient_flow`: every per-layer array has the parameters'
+    full layer count (layers past `depth` hold values to be ignored). Works under vmap."""
+    n_layers, width = params["W"].shape[0] + 1, params["W_in"].shape[1]
+    probes = jnp.zeros((n_layers, x.shape[0], width), x.dtype)
+
+    def objective(params, probes):
+        outputs, stats = _mlp_forward(
+            params, x, act_index, residual, norm_index, depth, probes, threshold
+        )
+        return loss_value(outputs, y, loss), stats
+
+    (loss_, stats), (grads, probe_grads) = jax.value_and_grad(
+        objective, argnums=(0, 1), has_aux=True
+    )(params, probes)
+    def per_layer_norm(tree):  # [||W_in||, ||W[0]||, ...]: (n_layers,)
+        stacked = tree["W"].reshape(n_layers - 1, width * width)
+        return jnp.concatenate([safe_norm(tree["W_in"])[None], safe_norm(stacked, axis=1)])
+
+    weight_grad_norm = per_layer_norm(grads)
+    return dict(
+        stats,
+        signal_norm=safe_norm(probe_grads.reshape(n_layers, -1), axis=1),
+        weight_grad_norm=weight_grad_norm,
+        update_ratio=lr * weight_grad_norm / per_layer_norm(params),
+        loss=loss_,
+    )
+
+
+def gradient_flow(
+    params: dict,
+    x: jax.Array,
+    y: jax.Array,
+    activation: str = "tanh",
+    residual: bool = False,
+    norm: str = "none",
+    depth: int | None = None,
+    loss: str = "cross_entropy",
+    lr: float = 0.01,
+    saturation_threshold: float = 0.01,
+) -> FlowStats:
+    """One forward and backward pass of the MLP, summarised per hidden layer.
+
+    x: (batch, in_dim); y: integer labels (batch,) for "cross_entropy" or targets
+    (batch, out_dim) for "mse". `depth` uses the first `depth` layers of params (default
+    all): moving it never recompiles. Overflow is reported, not raised:
+    first_nonfinite_forward / first_nonfinite_backward say where inf/NaN appeared.
+    """
+    check_mlp_input(params, x)
+    depth = resolve_depth(params, depth)
+    check_targets(y, np.shape(x)[0], params["W_out"].shape[1], loss)
+    lr = check_positive("lr", lr, allow_zero=True)
+    threshold = check_positive("saturation_threshold", saturation_threshold)
+    arrays = mlp_flow_arrays(
+        params, x, y, depth=depth, lr=lr, threshold=threshold, loss=loss,
+        **mlp_options(activation, residual, norm),
+    )
+    return mlp_flow_stats(arrays, depth)
+
+
+def mlp_flow_stats(arrays: dict, depth: int) -> FlowStats:
+    """FlowStats from `mlp_flow_arrays`' output, cut to the first `depth` layers."""
+    cut = {name: np.asarray(value)[:depth] for name, value in arrays.items() if name != "loss"}
+    forward = cut["act_mean"] + cut["act_std"]  # inf or NaN in h_l makes both non-finite
+    backward = cut["signal_norm"] + cut["weight_grad_norm"]
+    return FlowStats(
+        **cut,
+        loss=float(arrays["loss"]),
+        first_nonfinite_forward=first_nonfinite(forward),
+        first_nonfinite_backward=first_nonfinite(backward, reverse=True),
+    )
+
+
+# --------------------------------------------------------------------------- RNN / GRU
+
+
+@partial(jax.jit, static_argnames=("loss",))
+def rnn_flow_arrays(params, xs, y, act_index, length, lr, threshold, loss):
+    """The jitted pass behind `rnn_gradient_flow`; per-step arrays cover all of xs' steps."""
+    time, batch, hidden = xs.shape[1], xs.shape[0], params["W_out"].shape[0]
+    probes = jnp.zeros((time, batch, hidden), xs.dtype)
+
+    def objective(params, probes):
+        outputs, stats = _rnn_forward(params, xs, act_index, length, probes, threshold)
+        return loss_value(outputs, y, loss), stats
+
+    (loss_, stats), (grads, probe_grads) = jax.value_and_grad(
+        objective, argnums=(0, 1), has_aux=True
+    )(params, probes)
+    grad_norms, ratios = _grad_stats(grads, params, lr)
+    return dict(
+        stats,
+        signal_norm=safe_norm(probe_grads.reshape(time, -1), axis=1),
+        weight_grad_norm=grad_norms,
+        update_ratio=ratios,
+        loss=loss_,
+    )
+
+
+def rnn_gradient_flow(
+    params: dict,
+    xs: jax.Array,
+    y: jax.Array,
+    activation: str = "tanh",
+    length: int | None = None,
+    loss: str = "mse",
+    lr: float = 0.01,
+    saturation_threshold: float = 0.01,
+) -> RNNFlowStats:
+    """One forward and backward pass of an RNN or GRU, summarised per time step.
+
+    xs: (batch, time, in_dim); y as in `gradient_flow`. signal_norm[t-1] = ||dL/dh_t||,
+    the gradient reaching step t from the loss at the last step. `length` uses the first
+    `length` steps of xs (default all) without recompiling.
+    """
+    check_rnn_input(params, xs)
+    length = resolve_length(xs, length)
+    check_targets(y, np.shape(xs)[0], params["W_out"].shape[1], loss)
+    lr = check_positive("lr", lr, allow_zero=True)
+    threshold = check_positive("saturation_threshold", saturation_threshold)
+    arrays = rnn_flow_arrays(
+        params, xs, y, activation_index(activation), length, lr, threshold, loss=loss
+    )
+    per_step = {
+        name: np.asarray(arrays[name])[:length]
+        for name in ("signal_norm", "act_mean", "act_std", "saturation")
+    }
+    return RNNFlowStats(
+        **per_step,
+        weight_grad_norm={k: float(v) for k, v in arrays["weight_grad_norm"].items()},
+        update_ratio={k: float(v) for k, v in arrays["update_ratio"].items()},
+        loss=float(arrays["loss"]),
+        first_nonfinite_forward=first_nonfinite(per_step["act_mean"] + per_step["act_std"]),
+        first_nonfinite_backward=first_nonfinite(per_step["signal_norm"], reverse=True),
+    )

@@ -1,0 +1,345 @@
+"""Models as pure functions over parameter pytrees: `init_*(key, ...) -> params`,
+`apply_*(params, x, ...) -> outputs`.
+
+MLP (plain or residual, with no norm, batch norm or layer norm)::
+
+    layer 1:       h_1 = phi(N(x @ W_in + b_in))
+    layer l >= 2:  h_l = phi(N(h_{l-1} @ W[l-2] + b[l-2]))             (plain)
+                   h_l = h_{l-1} + phi(N(h_{l-1} @ W[l-2] + b[l-2]))   (residual)
+    output:        h_depth @ W_out + b_out
+
+N is the identity, batch norm (statistics over the batch) or layer norm (over the
+units), without learned gain and shift. Batch norm always uses the statistics of the
+batch it is given (no running averages), which is what its gradients see in training.
+
+Vanilla RNN and GRU read a sequence x: (batch, time, in_dim) and predict from the
+last hidden state::
+
+    vanilla:  h_t = phi(x_t @ W_x + h_{t-1} @ W_h + b)
+    GRU:      z_t = sigmoid(x_t @ W_xz + h_{t-1} @ W_hz + b_z)        update gate
+              r_t = sigmoid(x_t @ W_xr + h_{t-1} @ W_hr + b_r)        reset gate
+              n_t = tanh(x_t @ W_xn + (r_t * h_{t-1}) @ W_hn + b_n)   candidate
+              h_t = z_t * h_{t-1} + (1 - z_t) * n_t
+
+A positive update-gate bias b_z makes z_t close to 1, so h_t carries h_{t-1} over
+almost unchanged: the path the gradient through time needs.
+
+Depth and sequence length can be traced (`depth=`, `length=` below): the layers or
+steps past them are skipped by masking, so one compiled function serves every depth
+or length up to the size the parameters or inputs were allocated with.
+"""
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from gradviz.activations import activation_index, apply_activation, apply_derivative
+from gradviz.init import _weight_from_normal, init_index
+from gradviz.validate import check_array, check_choice, check_int_range, check_positive
+
+NORMS: tuple[str, ...] = ("none", "batch", "layer")
+RNN_CELLS: tuple[str, ...] = ("vanilla", "gru")
+MAX_DEPTH = 256
+MAX_WIDTH = 4096
+MAX_LENGTH = 2000
+NORM_EPS = 1e-5
+
+
+# --------------------------------------------------------------------------- MLP
+
+
+def init_mlp(
+    key: jax.Array,
+    in_dim: int,
+    width: int,
+    depth: int,
+    out_dim: int,
+    init: str = "gaussian",
+    scale: float = 1.0,
+    bias_scale: float = 0.0,
+) -> dict:
+    """Parameters of an MLP with `depth` hidden layers of `width` units.
+
+    Returns {"W_in": (in_dim, width), "b_in": (width,), "W": (depth-1, width, width),
+    "b": (depth-1, width), "W_out": (width, out_dim), "b_out": (out_dim,)}.
+    Hidden weights follow `init` with gain `scale` (see gradviz.init); hidden biases are
+    N(0, bias_scale^2); the read-out is N(0, 1/width) with zero bias. Layer l's weights
+    do not depend on `depth`: a deeper network adds layers to the same ones.
+    """
+    check_int_range("in_dim", in_dim, 1, 100_000)
+    check_int_range("width", width, 1, MAX_WIDTH)
+    check_int_range("depth", depth, 1, MAX_DEPTH)
+    check_int_range("out_dim", out_dim, 1, 100_000)
+    check_positive("init scale", scale, allow_zero=True)
+    check_positive("bias scale", bias_scale, allow_zero=True)
+    return _init_mlp(key, init_index(init), scale, bias_scale, in_dim, width, depth, out_dim)
+
+
+@partial(jax.jit, static_argnums=(4, 5, 6, 7))
+def _init_mlp(key, scheme_index, scale, bias_scale, in_dim, width, depth, out_dim):
+    k_in, k_hidden, k_bias, k_out = jax.random.split(key, 4)
+    layer_keys = jax.vmap(lambda i: jax.random.fold_in(k_hidden, i))(jnp.arange(depth - 1))
+    bias_keys = jax.vmap(lambda i: jax.random.fold_in(k_bias, i))(jnp.arange(depth))
+
+    def hidden_weight(k):
+        return _weight_from_normal(jax.random.normal(k, (width, width)), scheme_index, scale)
+
+    biases = bias_scale * jax.vmap(lambda k: jax.random.normal(k, (width,)))(bias_keys)
+    return {
+        "W_in": _weight_from_normal(
+            jax.random.normal(k_in, (in_dim, width)), scheme_index, scale
+        ),
+        "b_in": biases[0],
+        "W": jax.vmap(hidden_weight)(layer_keys).reshape(depth - 1, width, width),
+        "b": biases[1:],
+        "W_out": jax.random.normal(k_out, (width, out_dim)) / jnp.sqrt(width),
+        "b_out": jnp.zeros(out_dim),
+    }
+
+
+def mlp_depth(params: dict) -> int:
+    """The number of hidden layers the parameters hold."""
+    return params["W"].shape[0] + 1
+
+
+def _normalize(z: jax.Array, norm_index) -> jax.Array:
+    """Batch norm (over axis 0), layer norm (over axis -1) or nothing; z: (batch, width)."""
+
+    def standardize(axis):
+        def norm(z):
+            mean = z.mean(axis=axis, keepdims=True)
+            var = z.var(axis=axis, keepdims=True)
+            return (z - mean) * lax.rsqrt(var + NORM_EPS)
+
+        return norm
+
+    return lax.switch(norm_index, [lambda z: z, standardize(0), standardize(-1)], z)
+
+
+def _layer_stats(h, z, act_index, threshold):
+    """Summaries of one layer's output h and pre-activation z, both (batch, width)."""
+    slope = jnp.abs(apply_derivative(act_index, z))
+    saturated = slope < threshold
+    peak = jnp.max(jnp.abs(h))  # scale by it so that h**2 cannot overflow where h does not
+    unit = jnp.where(peak > 0, peak, 1.0)
+    return {
+        "act_mean": (h / unit).mean() * unit,
+        "act_std": (h / unit).std() * unit,
+        "saturation": saturated.mean(),
+        "dead_fraction": saturated.all(axis=0).mean(),
+    }
+
+
+def _mlp_forward(params, x, act_index, residual, norm_index, depth, probes, threshold):
+    """Forward pass with per-layer summaries.
+
+    `probes`: (n_layers, batch, width) zeros added to each layer's output h_l, so that
+    the gradient with respect to them is dL/dh_l; None when not needed.
+    Returns (outputs: (batch, out_dim), stats: dict of (n_layers,) arrays).
+    """
+    z = _normalize(x @ params["W_in"] + params["b_in"], norm_index)
+    h = apply_activation(act_index, z)
+    if probes is not None:
+        h = h + probes[0]
+    first_stats = _layer_stats(h, z, act_index, threshold)
+
+    def step(h, layer):
+        W, b, probe, number = layer
+        active = number <= depth
+        h_safe = jnp.where(active, h, 0.0)
+        z = _normalize(h_safe @ W + b, norm_index)
+        new_h = apply_activation(act_index, z) + jnp.where(residual, h_safe, 0.0)
+        if probe is not None:
+            new_h = new_h + probe
+        return jnp.where(active, new_h, h), _layer_stats(new_h, z, act_index, threshold)
+
+    numbers = jnp.arange(2, mlp_depth(params) + 1)
+    rest = None if probes is None else probes[1:]
+    h, rest_stats = lax.scan(step, h, (params["W"], params["b"], rest, numbers))
+    stats = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first_stats, rest_stats)
+    return h @ params["W_out"] + params["b_out"], stats
+
+
+def mlp_options(activation: str, residual: bool, norm: str) -> dict:
+    """Validate the MLP's options and turn them into the arrays the jitted code takes."""
+    if not isinstance(residual, (bool, int)):
+        raise ValueError(f"residual must be True or False, got {residual!r}")
+    return {
+        "act_index": activation_index(activation),
+        "residual": bool(residual),
+        "norm_index": check_choice("norm", norm, NORMS),
+    }
+
+
+def check_mlp_input(params: dict, x) -> None:
+    """ValueError unless x: (batch, in_dim) fits params."""
+    check_array("x", x, 2, params["W_in"].shape[0], "(batch, in_dim)")
+
+
+def resolve_depth(params: dict, depth: int | None) -> int:
+    """`depth` checked against the layers the parameters hold (None: all of them)."""
+    n_layers = mlp_depth(params)
+    return n_layers if depth is None else check_int_range("depth", depth, 1, n_layers)
+
+
+def apply_mlp(
+    params: dict,
+    x: jax.Array,
+    activation: str = "tanh",
+    residual: bool = False,
+    norm: str = "none",
+    depth: int | None = None,
+) -> jax.Array:
+    """The MLP's outputs (batch, out_dim) for x: (batch, in_dim).
+
+    `depth` uses only the first `depth` hidden layers (default: all of them).
+    """
+    check_mlp_input(params, x)
+    depth = resolve_depth(params, depth)
+    return _apply_mlp(params, x, depth=depth, **mlp_options(activation, residual, norm))
+
+
+@jax.jit
+def _apply_mlp(params, x, act_index, residual, norm_index, depth):
+    return _mlp_forward(params, x, act_index, residual, norm_index, depth, None, 0.0)[0]
+
+
+# --------------------------------------------------------------------------- RNN and GRU
+
+
+def init_rnn(
+    key: jax.Array,
+    in_dim: int,
+    hidden: int,
+    out_dim: int,
+    cell: str = "vanilla",
+    recurrent_init: str = "gaussian",
+    recurrent_scale: float = 1.0,
+    input_scale: float = 1.0,
+    update_gate_bias: float = 0.0,
+) -> dict:
+    """Parameters of a vanilla RNN or a GRU.
+
+    Recurrent matrices W_h*: (hidden, hidden) follow `recurrent_init` with gain
+    `recurrent_scale`: with "gaussian" or "orthogonal" their spectral radius is close
+    to `recurrent_scale`. Input matrices W_x*: (in_dim, hidden) are N(0, input_scale^2 /
+    in_dim); biases are zero except the GRU's update gate, b_z = update_gate_bias.
+    Vanilla: {"W_x", "W_h", "b", "W_out", "b_out"}. GRU: W_x/W_h/b for each of the gates
+    z (update), r (reset) and n (candidate), e.g. "W_hz", plus "W_out", "b_out".
+    """
+    check_int_range("in_dim", in_dim, 1, 100_000)
+    check_int_range("hidden", hidden, 1, MAX_WIDTH)
+    check_int_range("out_dim", out_dim, 1, 100_000)
+    check_choice("RNN cell", cell, RNN_CELLS)
+    check_positive("recurrent scale", recurrent_scale, allow_zero=True)
+    check_positive("input scale", input_scale, allow_zero=True)
+    try:
+        update_gate_bias = float(update_gate_bias)
+    except (TypeError, ValueError):
+        raise ValueError(f"update_gate_bias must be a number, got {update_gate_bias!r}") from None
+    gates = [""] if cell == "vanilla" else ["z", "r", "n"]
+    return _init_rnn(
+        key,
+        init_index(recurrent_init),
+        recurrent_scale,
+        input_scale,
+        update_gate_bias,
+        in_dim,
+        hidden,
+        out_dim,
+        tuple(gates),
+    )
+
+
+@partial(jax.jit, static_argnums=(5, 6, 7, 8))
+def _init_rnn(key, scheme_index, recurrent_scale, input_scale, gate_bias, in_dim, hidden,
+              out_dim, gates):
+    keys = jax.random.split(key, 2 * len(gates) + 1)
+    params = {}
+    for i, gate in enumerate(gates):
+        params["W_x" + gate] = input_scale * jax.random.normal(keys[2 * i], (in_dim, hidden)) / (
+            jnp.sqrt(in_dim)
+        )
+        z = jax.random.normal(keys[2 * i + 1], (hidden, hidden))
+        params["W_h" + gate] = _weight_from_normal(z, scheme_index, recurrent_scale)
+        params["b" + (f"_{gate}" if gate else "")] = jnp.zeros(hidden)
+    if gates != ("",):
+        params["b_z"] = jnp.full(hidden, gate_bias)
+    params["W_out"] = jax.random.normal(keys[-1], (hidden, out_dim)) / jnp.sqrt(hidden)
+    params["b_out"] = jnp.zeros(out_dim)
+    return params
+
+
+def rnn_cell(params: dict) -> str:
+    """"gru" or "vanilla", read from the parameter names."""
+    return "gru" if "W_hz" in params else "vanilla"
+
+
+def _vanilla_step(params, h, x_t, act_index):
+    """One vanilla step; returns (h_t, pre-activation z_t), each (batch, hidden)."""
+    z = x_t @ params["W_x"] + h @ params["W_h"] + params["b"]
+    return apply_activation(act_index, z), z
+
+
+def _gru_step(params, h, x_t, act_index):
+    """One GRU step; returns (h_t, candidate pre-activation), each (batch, hidden)."""
+    del act_index  # the GRU's nonlinearities are fixed: sigmoid gates, tanh candidate
+    update = jax.nn.sigmoid(x_t @ params["W_xz"] + h @ params["W_hz"] + params["b_z"])
+    reset = jax.nn.sigmoid(x_t @ params["W_xr"] + h @ params["W_hr"] + params["b_r"])
+    z = x_t @ params["W_xn"] + (reset * h) @ params["W_hn"] + params["b_n"]
+    return update * h + (1 - update) * jnp.tanh(z), z
+
+
+def _rnn_forward(params, xs, act_index, length, probes, threshold):
+    """Run over time; steps t >= length leave h unchanged.
+
+    xs: (batch, time, in_dim); probes: (time, batch, hidden) or None, added to h_t.
+    Returns (outputs: (batch, out_dim), stats: dict of (time,) arrays).
+    """
+    gru = rnn_cell(params) == "gru"
+    cell_step = _gru_step if gru else _vanilla_step
+    stat_index = activation_index("tanh") if gru else act_index
+    batch, time = xs.shape[0], xs.shape[1]
+    hidden = params["W_out"].shape[0]
+
+    def step(h, inputs):
+        x_t, probe, t = inputs
+        new_h, z = cell_step(params, h, x_t, act_index)
+        if probe is not None:
+            new_h = new_h + probe
+        return jnp.where(t < length, new_h, h), _layer_stats(new_h, z, stat_index, threshold)
+
+    h0 = jnp.zeros((batch, hidden), xs.dtype)
+    h, stats = lax.scan(step, h0, (jnp.swapaxes(xs, 0, 1), probes, jnp.arange(time)))
+    return h @ params["W_out"] + params["b_out"], stats
+
+
+def check_rnn_input(params: dict, xs) -> None:
+    """ValueError unless xs: (batch, time, in_dim) fits params."""
+    in_dim = params["W_xz" if rnn_cell(params) == "gru" else "W_x"].shape[0]
+    check_array("xs", xs, 3, in_dim, "(batch, time, in_dim)")
+    check_int_range("sequence length", xs.shape[1], 1, MAX_LENGTH)
+
+
+def resolve_length(xs, length: int | None) -> int:
+    """`length` checked against the time steps xs holds (None: all of them)."""
+    return xs.shape[1] if length is None else check_int_range("length", length, 1, xs.shape[1])
+
+
+def apply_rnn(
+    params: dict, xs: jax.Array, activation: str = "tanh", length: int | None = None
+) -> jax.Array:
+    """Outputs (batch, out_dim) read from the last hidden state, xs: (batch, time, in_dim).
+
+    `activation` is the vanilla RNN's phi (the GRU's are fixed); `length` uses only the
+    first `length` time steps (default: all).
+    """
+    check_rnn_input(params, xs)
+    return _apply_rnn(params, xs, activation_index(activation), resolve_length(xs, length))
+
+
+@jax.jit
+def _apply_rnn(params, xs, act_index, length):
+    return _rnn_forward(params, xs, act_index, length, None, 0.0)[0]

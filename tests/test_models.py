@@ -1,0 +1,132 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+from reference import mlp_hidden, mlp_loss, rnn_hidden
+
+import gradviz as gv
+from gradviz.flow import loss_value
+
+KEY = jax.random.PRNGKey(0)
+X = jax.random.normal(jax.random.PRNGKey(1), (16, 5))
+Y = jnp.arange(16) % 3
+
+
+def make_mlp(depth, **kw):
+    return gv.init_mlp(KEY, 5, 8, depth, 3, **kw)
+
+
+@pytest.mark.parametrize("activation", ["linear", "tanh", "relu", "gelu"])
+@pytest.mark.parametrize("depth", [1, 2, 7])
+@pytest.mark.parametrize("residual, norm", [(False, "none"), (True, "none"), (False, "batch"),
+                                            (True, "layer")])
+def test_scanned_mlp_equals_unrolled_loop(activation, depth, residual, norm):
+    params = make_mlp(depth, init="he", bias_scale=0.1)
+    got = gv.apply_mlp(params, X, activation, residual=residual, norm=norm)
+    h = mlp_hidden(params, X, activation, depth, residual, norm)[-1]
+    np.testing.assert_allclose(got, h @ params["W_out"] + params["b_out"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("depth", [1, 3, 9])
+def test_masked_depth_equals_a_network_of_that_depth(depth):
+    deep = make_mlp(12, init="xavier")
+    shallow = make_mlp(depth, init="xavier")
+    np.testing.assert_array_equal(deep["W"][: depth - 1], shallow["W"])
+    np.testing.assert_allclose(
+        gv.apply_mlp(deep, X, "tanh", depth=depth), gv.apply_mlp(shallow, X, "tanh"), rtol=1e-6
+    )
+
+
+def test_masked_out_layers_get_exactly_zero_gradient():
+    params = make_mlp(10, init="he", bias_scale=0.5)
+
+    def loss(p):
+        return loss_value(gv.apply_mlp(p, X, "relu", depth=4), Y, "cross_entropy")
+
+    grads = jax.grad(loss)(params)
+    assert np.all(np.asarray(grads["W"][3:]) == 0.0)
+    assert np.all(np.asarray(grads["b"][3:]) == 0.0)
+    assert np.all(np.abs(np.asarray(grads["W"][:3])).sum(axis=(1, 2)) > 0)
+
+
+@pytest.mark.parametrize("cell", ["vanilla", "gru"])
+def test_rnn_equals_step_by_step_loop(cell):
+    params = gv.init_rnn(KEY, 3, 6, 2, cell=cell, recurrent_scale=0.9, update_gate_bias=1.0)
+    xs = jax.random.normal(KEY, (4, 7, 3))
+    h = rnn_hidden(params, xs)[-1]
+    np.testing.assert_allclose(
+        gv.apply_rnn(params, xs), h @ params["W_out"] + params["b_out"], rtol=1e-5, atol=1e-6
+    )
+    # a shorter `length` equals cutting the sequence
+    np.testing.assert_allclose(
+        gv.apply_rnn(params, xs, length=4), gv.apply_rnn(params, xs[:, :4]), rtol=1e-6
+    )
+
+
+def test_gru_update_gate_bias_sets_the_gate():
+    params = gv.init_rnn(KEY, 3, 6, 2, cell="gru", update_gate_bias=3.0)
+    np.testing.assert_array_equal(params["b_z"], 3.0)
+    assert set(params) == {"W_xz", "W_hz", "b_z", "W_xr", "W_hr", "b_r", "W_xn", "W_hn", "b_n",
+                           "W_out", "b_out"}
+
+
+def test_recurrent_scale_sets_spectral_radius():
+    params = gv.init_rnn(KEY, 3, 400, 1, recurrent_scale=0.7)
+    radius = np.abs(np.linalg.eigvals(np.asarray(params["W_h"], np.float64))).max()
+    assert radius == pytest.approx(0.7, rel=0.05)
+
+
+@pytest.mark.parametrize("family", ["mlp", "residual", "batchnorm", "layernorm", "vanilla", "gru"])
+def test_gradients_pass_check_grads_in_float64(family):
+    with jax.enable_x64(True):
+        key = jax.random.PRNGKey(3)
+        if family in ("vanilla", "gru"):
+            params = gv.init_rnn(key, 2, 4, 2, cell=family, update_gate_bias=0.5)
+            params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
+            xs = jax.random.normal(key, (3, 5, 2), jnp.float64)
+
+            def f(p):
+                return jnp.sum(gv.apply_rnn(p, xs) ** 2)
+        else:
+            params = gv.init_mlp(key, 3, 4, 3, 2, init="xavier", bias_scale=0.2)
+            params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
+            x = jax.random.normal(key, (6, 3), jnp.float64)
+            opts = {"mlp": {}, "residual": {"residual": True}, "batchnorm": {"norm": "batch"},
+                    "layernorm": {"norm": "layer", "residual": True}}[family]
+
+            def f(p):
+                return jnp.sum(jnp.sin(gv.apply_mlp(p, x, "tanh", **opts)))
+
+        check_grads(f, (params,), order=2, modes=["rev"], eps=1e-4)
+
+
+def test_mlp_reference_loss_matches_gradviz_loss():
+    params = make_mlp(4, init="he")
+    ours = loss_value(gv.apply_mlp(params, X, "relu"), Y, "cross_entropy")
+    assert float(ours) == pytest.approx(float(mlp_loss(params, X, Y, "relu", 4)), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: gv.init_mlp(KEY, 5, 8, 0, 3), "depth must be in"),
+        (lambda: gv.init_mlp(KEY, 5, 8, 10_000, 3), "depth must be in"),
+        (lambda: gv.init_mlp(KEY, 5, 0, 3, 3), "width must be in"),
+        (lambda: gv.init_mlp(KEY, 5, 8, 2.5, 3), "depth must be an integer"),
+        (lambda: gv.init_mlp(KEY, 5, 8, 3, 3, init="lecun"), "unknown init scheme 'lecun'"),
+        (lambda: gv.apply_mlp(make_mlp(3), X[:, :4]), r"x must have last dimension 5"),
+        (lambda: gv.apply_mlp(make_mlp(3), X[0]), r"x must have 2 dimensions"),
+        (lambda: gv.apply_mlp(make_mlp(3), X, norm="group"), "unknown norm 'group'"),
+        (lambda: gv.apply_mlp(make_mlp(3), X, "swish"), "unknown activation 'swish'"),
+        (lambda: gv.apply_mlp(make_mlp(3), X, depth=4), r"depth must be in \[1, 3\]"),
+        (lambda: gv.init_rnn(KEY, 3, 4, 1, cell="lstm"), "unknown RNN cell 'lstm'"),
+        (lambda: gv.apply_rnn(gv.init_rnn(KEY, 3, 4, 1), jnp.ones((2, 5, 2))),
+         "xs must have last dimension 3"),
+        (lambda: gv.apply_rnn(gv.init_rnn(KEY, 3, 4, 1), jnp.ones((2, 5, 3)), length=6),
+         r"length must be in \[1, 5\]"),
+    ],
+)
+def test_bad_input_raises_a_clear_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
