@@ -60,11 +60,21 @@ def derivative(fn: Callable[[jax.Array], jax.Array]) -> Callable[[jax.Array], ja
     return phi_prime
 
 
+def with_activation(index, fn: Callable, *args):
+    """fn(phi, *args) for phi = activation number `index` (traced), via one `lax.switch`.
+
+    Switching once around a whole computation, rather than at every layer, lets XLA
+    fuse each branch as if phi were fixed, and still compiles once for all activations.
+    """
+    branches = [lambda *a, phi=phi: fn(phi, *a) for phi in ACTIVATIONS.values()]
+    return lax.switch(index, branches, *args)
+
+
 def apply_activation(index: jax.Array | int, x: jax.Array) -> jax.Array:
     """phi(x) for the activation number `index` (traced: no recompilation per activation)."""
-    return lax.switch(index, list(ACTIVATIONS.values()), x)
+    return with_activation(index, lambda phi, x: phi(x), x)
 
 
 def apply_derivative(index: jax.Array | int, x: jax.Array) -> jax.Array:
     """phi'(x) for the activation number `index`."""
-    return lax.switch(index, [derivative(fn) for fn in ACTIVATIONS.values()], x)
+    return with_activation(index, lambda phi, x: derivative(phi)(x), x)

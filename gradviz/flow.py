@@ -13,13 +13,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax import lax
 
-from gradviz.activations import activation_index
+from gradviz.activations import activation_index, with_activation
 from gradviz.models import (
+    _hidden_layer,
     _mlp_forward,
+    _mlp_readout,
+    _normalize,
     _rnn_forward,
     check_mlp_input,
     check_rnn_input,
+    mlp_depth,
     mlp_options,
     resolve_depth,
     resolve_length,
@@ -118,34 +123,41 @@ def _grad_stats(grads: dict, params: dict, lr):
 # --------------------------------------------------------------------------- MLP
 
 
-@partial(jax.jit, static_argnames=("loss",))
-def mlp_flow_arrays(params, x, y, act_index, residual, norm_index, depth, lr, threshold, loss):
+@partial(jax.jit, static_argnames=("norm", "loss"))
+def mlp_flow_arrays(params, x, y, act_index, residual, norm, depth, lr, threshold, loss):
     """The jitted pass behind `gradient_flow`: every per-layer array has the parameters'
-    full layer count (layers past `depth` hold values to be ignored). Works under vmap."""
-    n_layers, width = params["W"].shape[0] + 1, params["W_in"].shape[1]
-    probes = jnp.zeros((n_layers, x.shape[0], width), x.dtype)
+    full layer count (layers past `depth` hold values to be ignored). Works under vmap.
 
-    def objective(params, probes):
-        outputs, stats = _mlp_forward(
-            params, x, act_index, residual, norm_index, depth, probes, threshold
+    The backward pass walks the layers from the output down, as the chain rule does:
+    g_l = dL/dh_l enters layer l, and the layer's own vector-Jacobian product turns it
+    into dL/dW_l and g_{l-1}. Only the norms are kept, never the full gradients.
+    """
+
+    def flow(phi):
+        h, inputs, stats = _mlp_forward(phi, params, x, residual, norm, depth, threshold)
+        loss_, g = jax.value_and_grad(lambda h: loss_value(_mlp_readout(params, h), y, loss))(h)
+
+        def backward_step(g, layer):
+            h_prev, W, b, number = layer
+            layer_fn = partial(_hidden_layer, phi, norm, residual, number <= depth)
+            _, vjp = jax.vjp(lambda h, W: layer_fn(h, W, b)[0], h_prev, W)
+            g_prev, dW = vjp(g)
+            return g_prev, (safe_norm(g), safe_norm(dW))
+
+        numbers = jnp.arange(2, mlp_depth(params) + 1)
+        g, (signal, weight_grad) = lax.scan(
+            backward_step, g, (inputs, params["W"], params["b"], numbers), reverse=True
         )
-        return loss_value(outputs, y, loss), stats
+        _, vjp = jax.vjp(lambda W: phi(_normalize(x @ W + params["b_in"], norm)), params["W_in"])
+        (dW_in,) = vjp(g)
+        signal = jnp.concatenate([safe_norm(g)[None], signal])
+        weight_grad = jnp.concatenate([safe_norm(dW_in)[None], weight_grad])
+        return dict(stats, signal_norm=signal, weight_grad_norm=weight_grad, loss=loss_)
 
-    (loss_, stats), (grads, probe_grads) = jax.value_and_grad(
-        objective, argnums=(0, 1), has_aux=True
-    )(params, probes)
-    def per_layer_norm(tree):  # [||W_in||, ||W[0]||, ...]: (n_layers,)
-        stacked = tree["W"].reshape(n_layers - 1, width * width)
-        return jnp.concatenate([safe_norm(tree["W_in"])[None], safe_norm(stacked, axis=1)])
-
-    weight_grad_norm = per_layer_norm(grads)
-    return dict(
-        stats,
-        signal_norm=safe_norm(probe_grads.reshape(n_layers, -1), axis=1),
-        weight_grad_norm=weight_grad_norm,
-        update_ratio=lr * weight_grad_norm / per_layer_norm(params),
-        loss=loss_,
-    )
+    arrays = with_activation(act_index, flow)
+    weights = [safe_norm(params["W_in"])[None], jax.vmap(safe_norm)(params["W"])]
+    weight_norm = jnp.concatenate(weights)
+    return dict(arrays, update_ratio=lr * arrays["weight_grad_norm"] / weight_norm)
 
 
 def gradient_flow(
@@ -201,13 +213,14 @@ def rnn_flow_arrays(params, xs, y, act_index, length, lr, threshold, loss):
     time, batch, hidden = xs.shape[1], xs.shape[0], params["W_out"].shape[0]
     probes = jnp.zeros((time, batch, hidden), xs.dtype)
 
-    def objective(params, probes):
-        outputs, stats = _rnn_forward(params, xs, act_index, length, probes, threshold)
+    def objective(params, probes, phi):
+        outputs, stats = _rnn_forward(phi, params, xs, length, probes, threshold)
         return loss_value(outputs, y, loss), stats
 
-    (loss_, stats), (grads, probe_grads) = jax.value_and_grad(
-        objective, argnums=(0, 1), has_aux=True
-    )(params, probes)
+    def backprop(phi):
+        return jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(params, probes, phi)
+
+    (loss_, stats), (grads, probe_grads) = with_activation(act_index, backprop)
     grad_norms, ratios = _grad_stats(grads, params, lr)
     return dict(
         stats,

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from gradviz.activations import activation_index, apply_activation, apply_derivative
+from gradviz.activations import activation_index, derivative, with_activation
 from gradviz.init import _weight_from_normal, init_index
 from gradviz.validate import check_array, check_choice, check_int_range, check_positive
 
@@ -104,23 +104,23 @@ def mlp_depth(params: dict) -> int:
     return params["W"].shape[0] + 1
 
 
-def _normalize(z: jax.Array, norm_index) -> jax.Array:
-    """Batch norm (over axis 0), layer norm (over axis -1) or nothing; z: (batch, width)."""
+def _normalize(z: jax.Array, norm: str) -> jax.Array:
+    """Batch norm (over axis 0), layer norm (over axis -1) or nothing; z: (batch, width).
 
-    def standardize(axis):
-        def norm(z):
-            mean = z.mean(axis=axis, keepdims=True)
-            var = z.var(axis=axis, keepdims=True)
-            return (z - mean) * lax.rsqrt(var + NORM_EPS)
+    `norm` is a Python string (static): each choice compiles once. Choosing inside the
+    compiled code instead would cost every layer a branch or both norms' arithmetic.
+    """
+    if norm == "none":
+        return z
+    axis = 0 if norm == "batch" else -1
+    mean = z.mean(axis=axis, keepdims=True)
+    var = z.var(axis=axis, keepdims=True)
+    return (z - mean) * lax.rsqrt(var + NORM_EPS)
 
-        return norm
 
-    return lax.switch(norm_index, [lambda z: z, standardize(0), standardize(-1)], z)
-
-
-def _layer_stats(h, z, act_index, threshold):
+def _layer_stats(h, z, phi, threshold):
     """Summaries of one layer's output h and pre-activation z, both (batch, width)."""
-    slope = jnp.abs(apply_derivative(act_index, z))
+    slope = jnp.abs(derivative(phi)(z))
     saturated = slope < threshold
     peak = jnp.max(jnp.abs(h))  # scale by it so that h**2 cannot overflow where h does not
     unit = jnp.where(peak > 0, peak, 1.0)
@@ -132,34 +132,42 @@ def _layer_stats(h, z, act_index, threshold):
     }
 
 
-def _mlp_forward(params, x, act_index, residual, norm_index, depth, probes, threshold):
-    """Forward pass with per-layer summaries.
+def _hidden_layer(phi, norm, residual, active, h, W, b):
+    """Hidden layer l >= 2 on h = h_{l-1}: (batch, width); returns (h_l, z_l).
 
-    `probes`: (n_layers, batch, width) zeros added to each layer's output h_l, so that
-    the gradient with respect to them is dL/dh_l; None when not needed.
-    Returns (outputs: (batch, out_dim), stats: dict of (n_layers,) arrays).
+    An inactive layer (past the chosen depth) passes h through unchanged; it computes
+    on zeros instead of h, so that nothing it computes can turn into inf or NaN.
     """
-    z = _normalize(x @ params["W_in"] + params["b_in"], norm_index)
-    h = apply_activation(act_index, z)
-    if probes is not None:
-        h = h + probes[0]
-    first_stats = _layer_stats(h, z, act_index, threshold)
+    h_safe = jnp.where(active, h, 0.0)
+    z = _normalize(h_safe @ W + b, norm)
+    new_h = phi(z) + jnp.where(residual, h_safe, 0.0)
+    return jnp.where(active, new_h, h), z
+
+
+def _mlp_forward(phi, params, x, residual, norm, depth, threshold=0.01):
+    """Forward pass with activation phi.
+
+    Returns (h_depth: (batch, width), inputs: (n_layers - 1, batch, width) the input
+    h_{l-1} of each hidden layer l >= 2, stats: dict of (n_layers,) per-layer summaries).
+    Under jit, whatever the caller does not use is never computed.
+    """
+    z = _normalize(x @ params["W_in"] + params["b_in"], norm)
+    h = phi(z)
+    first_stats = _layer_stats(h, z, phi, threshold)
 
     def step(h, layer):
-        W, b, probe, number = layer
-        active = number <= depth
-        h_safe = jnp.where(active, h, 0.0)
-        z = _normalize(h_safe @ W + b, norm_index)
-        new_h = apply_activation(act_index, z) + jnp.where(residual, h_safe, 0.0)
-        if probe is not None:
-            new_h = new_h + probe
-        return jnp.where(active, new_h, h), _layer_stats(new_h, z, act_index, threshold)
+        W, b, number = layer
+        new_h, z = _hidden_layer(phi, norm, residual, number <= depth, h, W, b)
+        return new_h, (h, _layer_stats(new_h, z, phi, threshold))
 
     numbers = jnp.arange(2, mlp_depth(params) + 1)
-    rest = None if probes is None else probes[1:]
-    h, rest_stats = lax.scan(step, h, (params["W"], params["b"], rest, numbers))
+    h, (inputs, rest_stats) = lax.scan(step, h, (params["W"], params["b"], numbers))
     stats = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first_stats, rest_stats)
-    return h @ params["W_out"] + params["b_out"], stats
+    return h, inputs, stats
+
+
+def _mlp_readout(params, h):
+    return h @ params["W_out"] + params["b_out"]
 
 
 def mlp_options(activation: str, residual: bool, norm: str) -> dict:
@@ -169,7 +177,7 @@ def mlp_options(activation: str, residual: bool, norm: str) -> dict:
     return {
         "act_index": activation_index(activation),
         "residual": bool(residual),
-        "norm_index": check_choice("norm", norm, NORMS),
+        "norm": NORMS[check_choice("norm", norm, NORMS)],
     }
 
 
@@ -201,9 +209,12 @@ def apply_mlp(
     return _apply_mlp(params, x, depth=depth, **mlp_options(activation, residual, norm))
 
 
-@jax.jit
-def _apply_mlp(params, x, act_index, residual, norm_index, depth):
-    return _mlp_forward(params, x, act_index, residual, norm_index, depth, None, 0.0)[0]
+@partial(jax.jit, static_argnames=("norm",))
+def _apply_mlp(params, x, act_index, residual, norm, depth):
+    def forward(phi):
+        return _mlp_readout(params, _mlp_forward(phi, params, x, residual, norm, depth)[0])
+
+    return with_activation(act_index, forward)
 
 
 # --------------------------------------------------------------------------- RNN and GRU
@@ -277,39 +288,39 @@ def rnn_cell(params: dict) -> str:
     return "gru" if "W_hz" in params else "vanilla"
 
 
-def _vanilla_step(params, h, x_t, act_index):
+def _vanilla_step(phi, params, h, x_t):
     """One vanilla step; returns (h_t, pre-activation z_t), each (batch, hidden)."""
     z = x_t @ params["W_x"] + h @ params["W_h"] + params["b"]
-    return apply_activation(act_index, z), z
+    return phi(z), z
 
 
-def _gru_step(params, h, x_t, act_index):
+def _gru_step(phi, params, h, x_t):
     """One GRU step; returns (h_t, candidate pre-activation), each (batch, hidden)."""
-    del act_index  # the GRU's nonlinearities are fixed: sigmoid gates, tanh candidate
+    del phi  # the GRU's nonlinearities are fixed: sigmoid gates, tanh candidate
     update = jax.nn.sigmoid(x_t @ params["W_xz"] + h @ params["W_hz"] + params["b_z"])
     reset = jax.nn.sigmoid(x_t @ params["W_xr"] + h @ params["W_hr"] + params["b_r"])
     z = x_t @ params["W_xn"] + (reset * h) @ params["W_hn"] + params["b_n"]
     return update * h + (1 - update) * jnp.tanh(z), z
 
 
-def _rnn_forward(params, xs, act_index, length, probes, threshold):
-    """Run over time; steps t >= length leave h unchanged.
+def _rnn_forward(phi, params, xs, length, probes, threshold):
+    """Run over time with activation phi (vanilla RNN); steps t >= length leave h unchanged.
 
     xs: (batch, time, in_dim); probes: (time, batch, hidden) or None, added to h_t.
     Returns (outputs: (batch, out_dim), stats: dict of (time,) arrays).
     """
     gru = rnn_cell(params) == "gru"
     cell_step = _gru_step if gru else _vanilla_step
-    stat_index = activation_index("tanh") if gru else act_index
+    stat_phi = jnp.tanh if gru else phi
     batch, time = xs.shape[0], xs.shape[1]
     hidden = params["W_out"].shape[0]
 
     def step(h, inputs):
         x_t, probe, t = inputs
-        new_h, z = cell_step(params, h, x_t, act_index)
+        new_h, z = cell_step(phi, params, h, x_t)
         if probe is not None:
             new_h = new_h + probe
-        return jnp.where(t < length, new_h, h), _layer_stats(new_h, z, stat_index, threshold)
+        return jnp.where(t < length, new_h, h), _layer_stats(new_h, z, stat_phi, threshold)
 
     h0 = jnp.zeros((batch, hidden), xs.dtype)
     h, stats = lax.scan(step, h0, (jnp.swapaxes(xs, 0, 1), probes, jnp.arange(time)))
@@ -342,4 +353,7 @@ def apply_rnn(
 
 @jax.jit
 def _apply_rnn(params, xs, act_index, length):
-    return _rnn_forward(params, xs, act_index, length, None, 0.0)[0]
+    def forward(phi):
+        return _rnn_forward(phi, params, xs, length, None, 0.0)[0]
+
+    return with_activation(act_index, forward)
