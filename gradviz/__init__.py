@@ -4,6 +4,7 @@ The core (activations, init, models, flow) is plain JAX: importable without matp
 or ipywidgets, and jitted so that moving a notebook slider never recompiles.
 """
 
+from gradviz import data
 from gradviz.activations import ACTIVATION_NAMES, get_activation
 from gradviz.flow import FlowStats, RNNFlowStats, gradient_flow, rnn_gradient_flow
 from gradviz.init import INIT_SCHEMES, init_weight, sigma_w
@@ -18,6 +19,7 @@ __all__ = [
     "FlowStats",
     "RNNFlowStats",
     "apply_mlp",
+    "data",
     "apply_rnn",
     "get_activation",
     "gradient_flow",
