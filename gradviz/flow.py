@@ -214,8 +214,8 @@ def rnn_flow_arrays(params, xs, y, act_index, length, lr, threshold, loss):
     probes = jnp.zeros((time, batch, hidden), xs.dtype)
 
     def objective(params, probes, phi):
-        outputs, stats = _rnn_forward(phi, params, xs, length, probes, threshold)
-        return loss_value(outputs, y, loss), stats
+        h, stats = _rnn_forward(phi, params, xs, length, probes, threshold)
+        return loss_value(_mlp_readout(params, h), y, loss), stats
 
     def backprop(phi):
         return jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(params, probes, phi)
@@ -267,3 +267,37 @@ def rnn_gradient_flow(
         first_nonfinite_forward=first_nonfinite(per_step["act_mean"] + per_step["act_std"]),
         first_nonfinite_backward=first_nonfinite(per_step["signal_norm"], reverse=True),
     )
+
+
+@jax.jit
+def _jacobian_norms(params, xs, act_index, length):
+    time, batch, hidden = xs.shape[1], xs.shape[0], params["W_out"].shape[0]
+    probes = jnp.zeros((time, batch, hidden), xs.dtype)
+
+    def norms(phi):
+        def last_hidden(probes):
+            return _rnn_forward(phi, params, xs, length, probes, 0.01)[0]
+
+        _, vjp = jax.vjp(last_hidden, probes)
+        # row i of dh_T/dh_t for every t at once: one backward pass per unit i of h_T
+        basis = jnp.broadcast_to(jnp.eye(hidden)[:, None, :], (hidden, batch, hidden))
+        (rows,) = jax.vmap(vjp)(basis)  # (hidden_i, time, batch, hidden_j)
+        frobenius = jnp.sqrt(jnp.sum(jnp.square(rows), axis=(0, 3)))  # (time, batch)
+        return jnp.mean(frobenius, axis=1) / jnp.sqrt(hidden)
+
+    return with_activation(act_index, norms)
+
+
+def hidden_jacobian_norms(
+    params: dict, xs: jax.Array, activation: str = "tanh", length: int | None = None
+) -> np.ndarray:
+    """How much the last hidden state depends on each earlier one: (length,).
+
+    Entry t-1 is ||dh_T/dh_t||_F / sqrt(hidden), averaged over the batch, with T the
+    last step used (`length`, default all of xs: (batch, time, in_dim)). The last entry
+    is 1 (dh_T/dh_T is the identity); entry T-1-k is the Jacobian's size at lag k. It
+    shrinks geometrically with the lag when gradients through time vanish.
+    """
+    check_rnn_input(params, xs)
+    length = resolve_length(xs, length)
+    return np.asarray(_jacobian_norms(params, xs, activation_index(activation), length))[:length]

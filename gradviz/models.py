@@ -167,6 +167,7 @@ def _mlp_forward(phi, params, x, residual, norm, depth, threshold=0.01):
 
 
 def _mlp_readout(params, h):
+    """The linear read-out h @ W_out + b_out of an MLP or RNN; h: (batch, width)."""
     return h @ params["W_out"] + params["b_out"]
 
 
@@ -307,7 +308,8 @@ def _rnn_forward(phi, params, xs, length, probes, threshold):
     """Run over time with activation phi (vanilla RNN); steps t >= length leave h unchanged.
 
     xs: (batch, time, in_dim); probes: (time, batch, hidden) or None, added to h_t.
-    Returns (outputs: (batch, out_dim), stats: dict of (time,) arrays).
+    Returns (h_last: (batch, hidden), stats: dict of (time,) arrays); the read-out is
+    `_mlp_readout(params, h_last)`.
     """
     gru = rnn_cell(params) == "gru"
     cell_step = _gru_step if gru else _vanilla_step
@@ -324,7 +326,7 @@ def _rnn_forward(phi, params, xs, length, probes, threshold):
 
     h0 = jnp.zeros((batch, hidden), xs.dtype)
     h, stats = lax.scan(step, h0, (jnp.swapaxes(xs, 0, 1), probes, jnp.arange(time)))
-    return h @ params["W_out"] + params["b_out"], stats
+    return h, stats
 
 
 def check_rnn_input(params: dict, xs) -> None:
@@ -354,6 +356,6 @@ def apply_rnn(
 @jax.jit
 def _apply_rnn(params, xs, act_index, length):
     def forward(phi):
-        return _rnn_forward(phi, params, xs, length, None, 0.0)[0]
+        return _mlp_readout(params, _rnn_forward(phi, params, xs, length, None, 0.0)[0])
 
     return with_activation(act_index, forward)

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from reference import ACTS, mlp_hidden, mlp_loss, rnn_loss
+from reference import ACTS, mlp_hidden, mlp_loss, rnn_hidden, rnn_loss
 
 import gradviz as gv
 from gradviz.compiles import count_compiles
@@ -223,3 +223,21 @@ def test_flow_bad_inputs(kwargs, message):
 def test_activations_reference_is_independent():
     # guard: the reference formulas are not gradviz's own functions
     assert ACTS["sigmoid"] is not jax.nn.sigmoid
+
+
+@pytest.mark.parametrize("cell", ["vanilla", "gru"])
+def test_hidden_jacobian_norms_match_jax_jacobian(cell):
+    params = gv.init_rnn(KEY, 3, 5, 1, cell=cell, recurrent_scale=0.8, update_gate_bias=1.0)
+    xs = jax.random.normal(KEY, (2, 6, 3))
+    got = gv.flow.hidden_jacobian_norms(params, xs, length=5)
+    perturb = jnp.zeros((6, 2, 5))
+
+    def last_hidden(perturb, b):  # h_5 of example b, from the reference loop
+        return rnn_hidden(params, xs, perturb=perturb)[4, b]
+
+    expected = np.zeros(5)
+    for b in range(2):
+        jac = jax.jacobian(last_hidden)(perturb, b)  # (5, time, batch, 5)
+        expected += np.linalg.norm(np.asarray(jac[:, :5, b, :]), axis=(0, 2)) / np.sqrt(5) / 2
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert got[-1] == pytest.approx(1.0, rel=1e-6)

@@ -1,0 +1,139 @@
+"""Matplotlib drawings of gradviz results.
+
+Each `draw_*` function draws onto axes it is given and returns the artists it made;
+the matching `update_*` function changes those artists' data in place, so that a live
+explorer never rebuilds its figure. Colours are the Okabe-Ito palette, which stays
+distinguishable for the common forms of colour blindness.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+from matplotlib.text import Text
+
+from gradviz.flow import FlowStats
+
+COLORS = {
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "black": "#000000",
+}
+
+
+def finite_or_nan(values) -> np.ndarray:
+    """values as floats with inf replaced by NaN: matplotlib leaves a gap there."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+def rescale(ax: Axes) -> None:
+    """Fit the axis limits to the current data (lines do not do it when their data change)."""
+    ax.relim()
+    ax.autoscale_view()
+
+
+class FlowArtists(NamedTuple):
+    """The artists `draw_flow` made; `update_flow` changes their data."""
+
+    signal: Line2D
+    weight_grad: Line2D
+    theory: Line2D
+    act_mean: Line2D
+    act_low: Line2D
+    act_high: Line2D
+    saturation: Line2D
+    dead: Line2D
+    update_ratio: Line2D
+    overflow: Text
+
+
+def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
+    """Draw a FlowStats on four axes: gradients, activations, saturation, update ratio.
+
+    axes: a sequence of 4 Axes. theory_signal: (depth,) predicted ||dL/dh_l|| or None.
+    """
+    ax_grad, ax_act, ax_sat, ax_ratio = axes
+    c = COLORS
+    empty = ([], [])
+    artists = FlowArtists(
+        signal=ax_grad.plot(*empty, "o-", ms=3, color=c["blue"], label="||dL/dh_l|| signal")[0],
+        weight_grad=ax_grad.plot(*empty, "s-", ms=3, color=c["orange"],
+                                 label="||dL/dW_l|| weight gradient")[0],
+        theory=ax_grad.plot(*empty, "--", color=c["black"], lw=1,
+                            label="mean-field prediction")[0],
+        act_mean=ax_act.plot(*empty, "-", color=c["green"], label="mean of h_l")[0],
+        act_low=ax_act.plot(*empty, ":", color=c["green"], label="mean ± std")[0],
+        act_high=ax_act.plot(*empty, ":", color=c["green"])[0],
+        saturation=ax_sat.plot(*empty, "o-", ms=3, color=c["vermillion"],
+                               label="saturated (|phi'| < threshold)")[0],
+        dead=ax_sat.plot(*empty, "s-", ms=3, color=c["purple"], label="dead units")[0],
+        update_ratio=ax_ratio.plot(*empty, "o-", ms=3, color=c["sky"],
+                                   label="lr ||dL/dW_l|| / ||W_l||")[0],
+        overflow=ax_grad.text(0.02, 0.04, "", transform=ax_grad.transAxes, color=c["vermillion"],
+                              fontsize=9, fontweight="bold"),
+    )
+    ax_grad.set(yscale="log", ylabel="gradient norm", title="Gradients per layer")
+    ax_act.set(ylabel="activation", title="Activations h_l")
+    ax_sat.set(ylabel="fraction of units", ylim=(-0.03, 1.03), title="Saturated and dead units")
+    ax_ratio.set(yscale="log", ylabel="update / weight", title="Update ratio")
+    for ax in axes:
+        ax.set_xlabel("layer l")
+        ax.legend(fontsize=7, loc="best")
+    update_flow(artists, stats, theory_signal)
+    return artists
+
+
+def update_flow(artists: FlowArtists, stats: FlowStats, theory_signal=None) -> None:
+    """Put a new FlowStats (and prediction) into the artists of `draw_flow`, rescaling."""
+    layers = np.arange(1, len(stats.signal_norm) + 1)
+    mean, std = finite_or_nan(stats.act_mean), finite_or_nan(stats.act_std)
+    artists.signal.set_data(layers, finite_or_nan(stats.signal_norm))
+    artists.weight_grad.set_data(layers, finite_or_nan(stats.weight_grad_norm))
+    theory = [] if theory_signal is None else finite_or_nan(theory_signal)
+    artists.theory.set_data(layers[: len(theory)], theory)
+    artists.act_mean.set_data(layers, mean)
+    artists.act_low.set_data(layers, mean - std)
+    artists.act_high.set_data(layers, mean + std)
+    artists.saturation.set_data(layers, stats.saturation)
+    artists.dead.set_data(layers, stats.dead_fraction)
+    artists.update_ratio.set_data(layers, finite_or_nan(stats.update_ratio))
+    artists.overflow.set_text(overflow_message(stats))
+    for line in (artists.signal, artists.act_mean, artists.saturation, artists.update_ratio):
+        rescale(line.axes)
+        line.axes.set_xlim(0.5, max(len(layers), 2) + 0.5)
+
+
+def overflow_message(stats) -> str:
+    """Where inf/NaN appeared, in words ("" when everything is finite)."""
+    parts = []
+    if stats.first_nonfinite_forward is not None:
+        parts.append(f"activations inf/NaN from layer {stats.first_nonfinite_forward}")
+    if stats.first_nonfinite_backward is not None:
+        parts.append(f"gradients inf/NaN from layer {stats.first_nonfinite_backward} down")
+    return "; ".join(parts)
+
+
+def flow_summary(stats: FlowStats) -> str:
+    """One line that says what the gradient-flow figure shows, for reading without it."""
+    signal = np.asarray(stats.signal_norm, dtype=np.float64)
+    depth = len(signal)
+    overflow = overflow_message(stats)
+    if overflow:
+        return f"Overflow: {overflow}."
+    if depth == 1:
+        return f"One layer: ||dL/dh_1|| = {signal[0]:.2g}."
+    if signal[-1] == 0 or signal[0] == 0:
+        return (f"The signal is exactly 0 at layer {1 + int(np.flatnonzero(signal == 0)[-1])}"
+                " and below (dead units pass no gradient).")
+    total = signal[0] / signal[-1]
+    factor = total ** (1 / (depth - 1))
+    verb = "shrinks" if factor < 1 else "grows"
+    return (f"Going back one layer, the signal {verb} {factor:.2f}x; "
+            f"layer 1 gets {total:.1e} of layer {depth}'s signal.")

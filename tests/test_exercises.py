@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from gradviz import exercises
+
+
+def test_vanishing_depth_is_where_the_ratio_crosses():
+    ratios = exercises._sigmoid_ratios()
+    depth = exercises._vanishing_depth()
+    assert ratios[depth - 1] < 1e-10 <= ratios[depth - 2]
+    assert exercises.check("ch1_vanishing_depth", depth).correct
+    assert exercises.check("ch1_vanishing_depth", depth + 1).correct  # off by one is fine
+    wrong = exercises.check("ch1_vanishing_depth", depth + 10)
+    assert not wrong.correct and "Hint" in wrong.message and str(depth) not in wrong.message
+
+
+def test_which_view_vanishes():
+    views = exercises._linear_views()
+    assert views["signal"] < 0.01 and 0.3 < views["weight_grad"] < 3
+    assert exercises.check("ch1_which_view_vanishes", " Signal ").correct
+    assert not exercises.check("ch1_which_view_vanishes", "both").correct
+
+
+def test_gru_bias_is_checked_by_measuring():
+    assert exercises.check("ch1_gru_bias", 3.0).correct
+    assert not exercises.check("ch1_gru_bias", 0.0).correct
+    assert exercises._gru_ratio(3.0) > 100 * exercises._gru_ratio(0.0)
+
+
+def test_no_answer_and_bad_answers():
+    for name in exercises.EXERCISES:
+        feedback = exercises.check(name, None)
+        assert not feedback and feedback.message.startswith("No answer yet")
+        assert exercises.hint(name) in feedback.message
+    assert "Could not read" in exercises.check("ch1_vanishing_depth", "deep").message
+    with pytest.raises(ValueError, match="unknown exercise 'ch9'; expected one of: ch1_"):
+        exercises.check("ch9", 1)
+    assert np.isfinite(exercises._gru_ratio(1.0))
