@@ -1,10 +1,11 @@
 """gradviz: see, fix, check and explain the gradients of deep networks.
 
-The core (activations, init, models, flow) is plain JAX: importable without matplotlib
-or ipywidgets, and jitted so that moving a notebook slider never recompiles.
+The core (activations, init, models, flow, theory, train, data, exercises) is plain
+JAX: importable without matplotlib or ipywidgets, and jitted so that moving a notebook
+slider never recompiles. `gradviz.plots` and `gradviz.widgets` draw on top of it.
 """
 
-from gradviz import data
+from gradviz import data, exercises, flow, theory, train
 from gradviz.activations import ACTIVATION_NAMES, get_activation
 from gradviz.flow import FlowStats, RNNFlowStats, gradient_flow, rnn_gradient_flow
 from gradviz.init import INIT_SCHEMES, init_weight, sigma_w
@@ -20,6 +21,10 @@ __all__ = [
     "RNNFlowStats",
     "apply_mlp",
     "data",
+    "exercises",
+    "flow",
+    "theory",
+    "train",
     "apply_rnn",
     "get_activation",
     "gradient_flow",

@@ -36,6 +36,10 @@ def finite_or_nan(values) -> np.ndarray:
 def rescale(ax: Axes) -> None:
     """Fit the axis limits to the current data (lines do not do it when their data change)."""
     ax.relim()
+    if ax.get_yscale() == "log" and not any(
+        np.any(np.asarray(line.get_ydata(), dtype=float) > 0) for line in ax.lines
+    ):
+        return  # nothing finite to show (overflow): keep the last limits
     ax.autoscale_view()
 
 

@@ -1,0 +1,119 @@
+"""Explorers driven from Python: set a control, check what the figure now shows."""
+
+import matplotlib
+import numpy as np
+import pytest
+
+import gradviz as gv
+from gradviz import theory
+from gradviz.compiles import count_compiles
+from gradviz.widgets import MODELS, FlowExplorer, RNNExplorer
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def flow_explorer():
+    return FlowExplorer(depth=20, width=32)
+
+
+def expected_flow(ex: FlowExplorer):
+    residual, norm = MODELS[ex.model.value]
+    params = gv.init_mlp(ex.key, 64, ex.width.value, 64, 10, init=ex.init.value,
+                         scale=ex.scale.value, bias_scale=ex.bias_scale.value)
+    return gv.gradient_flow(params, ex.data.x, ex.data.y, ex.activation.value, residual, norm,
+                            depth=ex.depth.value)
+
+
+def assert_shows(ex: FlowExplorer):
+    want = expected_flow(ex)
+    a = ex.artists
+    layers = np.arange(1, ex.depth.value + 1)
+    np.testing.assert_array_equal(a.signal.get_xdata(), layers)
+    np.testing.assert_allclose(a.signal.get_ydata(), want.signal_norm, rtol=1e-6)
+    np.testing.assert_allclose(a.weight_grad.get_ydata(), want.weight_grad_norm, rtol=1e-6)
+    np.testing.assert_allclose(a.saturation.get_ydata(), want.saturation)
+    np.testing.assert_allclose(a.act_high.get_ydata(), want.act_mean + want.act_std, rtol=1e-6)
+    np.testing.assert_allclose(a.update_ratio.get_ydata(), want.update_ratio, rtol=1e-6)
+    # the axes follow the data (ipympl axes do not rescale by themselves)
+    low, high = a.signal.axes.get_ylim()
+    finite = want.signal_norm[np.isfinite(want.signal_norm) & (want.signal_norm > 0)]
+    assert low <= finite.min() and high >= finite.max()
+
+
+@pytest.mark.parametrize(
+    "control, value",
+    [("depth", 45), ("depth", 1), ("activation", "tanh"), ("activation", "relu"),
+     ("init", "he"), ("init", "orthogonal"), ("scale", 2.5), ("bias_scale", 0.7),
+     ("depth", 64)],
+)
+def test_each_control_updates_the_artists_without_compiling(flow_explorer, control, value):
+    ex = flow_explorer
+    fig, artists = ex.fig, ex.artists
+    with count_compiles() as log:
+        getattr(ex, control).value = value
+    assert log.count == 0
+    assert ex.fig is fig and ex.artists is artists and len(fig.axes) == 4  # never rebuilt
+    assert_shows(ex)
+    assert ex.summary.value  # the text line moved with the figure
+
+
+def test_model_and_width_compile_at_most_once_per_choice(flow_explorer):
+    ex = flow_explorer
+    for name in MODELS:
+        ex.model.value = name
+        assert_shows(ex)
+    with count_compiles() as log:
+        for name in reversed(MODELS):
+            ex.model.value = name
+    assert log.count == 0
+    ex.model.value = "MLP"
+
+
+def test_theory_line_follows_the_mean_field_prediction(flow_explorer):
+    ex = flow_explorer
+    ex.activation.value, ex.init.value, ex.scale.value, ex.bias_scale.value = (
+        "tanh", "gaussian", 1.2, 0.1)
+    theory_y = ex.artists.theory.get_ydata()
+    assert len(theory_y) == ex.depth.value
+    gain = float(theory.signal_gain_per_layer(1.2, 0.1, "tanh"))
+    assert f"{gain:.2f}x per layer" in ex.summary.value
+    ex.model.value = "residual MLP"
+    assert len(ex.artists.theory.get_ydata()) == 0  # no prediction drawn where none applies
+    ex.model.value = "MLP"
+
+
+def test_overflow_is_shown_and_the_explorer_keeps_responding(flow_explorer):
+    ex = flow_explorer
+    ex.activation.value, ex.init.value, ex.depth.value = "relu", "he", 64
+    ex.scale.value = 5.0
+    assert "inf/NaN" in ex.artists.overflow.get_text()
+    assert ex.summary.value.startswith("Overflow")
+    ex.scale.value = 1.0
+    assert ex.artists.overflow.get_text() == ""
+    assert_shows(ex)
+
+
+def test_log_linear_toggle(flow_explorer):
+    flow_explorer.yscale.value = "linear"
+    assert flow_explorer.artists.signal.axes.get_yscale() == "linear"
+    flow_explorer.yscale.value = "log"
+    assert flow_explorer.artists.signal.axes.get_yscale() == "log"
+
+
+def test_rnn_explorer_controls():
+    ex = RNNExplorer(length=30, hidden=16, max_length=60)
+    ex.recurrent_scale.value = 0.6  # warm: the first call of each function compiles
+    with count_compiles() as log:
+        ex.length.value = 20
+        ex.recurrent_scale.value = 1.3
+    assert log.count == 0
+    params = gv.init_rnn(ex.key, 2, 16, 1, recurrent_scale=1.3)
+    want = gv.rnn_gradient_flow(params, ex.xs, ex.y, length=20)
+    np.testing.assert_allclose(ex.signal_line.get_ydata(), want.signal_norm, rtol=1e-6)
+    assert ex.update_gate_bias.disabled
+    ex.cell.value = "gru"
+    assert not ex.update_gate_bias.disabled
+    assert ex.lag_map.shape == (len(ex.SCALES), 60)
+    np.testing.assert_allclose(ex.lag_map[:, 0], 1.0, rtol=1e-5)  # lag 0: the identity
+    assert "gru RNN" in ex.summary.value
