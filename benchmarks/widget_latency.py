@@ -18,6 +18,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
 from gradviz.compiles import count_compiles  # noqa: E402
 from gradviz.widgets import MODELS, WIDTHS, FlowExplorer, RNNExplorer  # noqa: E402
@@ -56,6 +57,7 @@ def rnn_plan(ex: RNNExplorer) -> list:
 
 
 def report(name: str, explorer, plan) -> None:
+    FigureCanvasAgg(explorer.fig)  # a canvas that really renders (as ipympl's does)
     sweep(explorer, plan)  # warm-up: the first visit of a width or norm compiles
     with count_compiles() as log:
         times = np.array(sweep(explorer, plan)) * 1e3

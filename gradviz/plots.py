@@ -61,7 +61,8 @@ class FlowArtists(NamedTuple):
 def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
     """Draw a FlowStats on four axes: gradients, activations, saturation, update ratio.
 
-    axes: a sequence of 4 Axes. theory_signal: (depth,) predicted ||dL/dh_l|| or None.
+    axes: a sequence of 4 Axes (2 x 2, sharing x).
+    theory_signal: (depth,) predicted ||dL/dh_l||, or None.
     """
     ax_grad, ax_act, ax_sat, ax_ratio = axes
     c = COLORS
@@ -78,18 +79,19 @@ def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
         saturation=ax_sat.plot(*empty, "o-", ms=3, color=c["vermillion"],
                                label="saturated (|phi'| < threshold)")[0],
         dead=ax_sat.plot(*empty, "s-", ms=3, color=c["purple"], label="dead units")[0],
-        update_ratio=ax_ratio.plot(*empty, "o-", ms=3, color=c["sky"],
-                                   label="lr ||dL/dW_l|| / ||W_l||")[0],
+        update_ratio=ax_ratio.plot(*empty, "o-", ms=3, color=c["sky"])[0],
         overflow=ax_grad.text(0.02, 0.04, "", transform=ax_grad.transAxes, color=c["vermillion"],
                               fontsize=9, fontweight="bold"),
     )
     ax_grad.set(yscale="log", ylabel="gradient norm", title="Gradients per layer")
     ax_act.set(ylabel="activation", title="Activations h_l")
     ax_sat.set(ylabel="fraction of units", ylim=(-0.03, 1.03), title="Saturated and dead units")
-    ax_ratio.set(yscale="log", ylabel="update / weight", title="Update ratio")
-    for ax in axes:
+    ax_ratio.set(yscale="log", ylabel="update / weight",
+                 title="Update ratio lr ||dL/dW_l|| / ||W_l||")
+    for ax in (ax_sat, ax_ratio):
         ax.set_xlabel("layer l")
-        ax.legend(fontsize=7, loc="best")
+    for ax in (ax_grad, ax_act, ax_sat):  # the update-ratio panel's title names its line
+        ax.legend(fontsize=7, loc="upper left")
     update_flow(artists, stats, theory_signal)
     return artists
 

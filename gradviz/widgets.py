@@ -138,7 +138,7 @@ class FlowExplorer(Explorer):
                                             description="gradient axis", style=style)
         self.controls = [self.model, self.depth, self.width, self.activation, self.init,
                          self.scale, self.bias_scale, self.yscale]
-        axes = self.fig.subplots(2, 2).ravel()
+        axes = self.fig.subplots(2, 2, sharex=True).ravel()
         self._new_params()
         self.stats = self._flow()
         self.artists = draw_flow(axes, self.stats, self._theory())
