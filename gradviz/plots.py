@@ -9,6 +9,7 @@ distinguishable for the common forms of colour blindness.
 from typing import NamedTuple
 
 import numpy as np
+from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
@@ -41,6 +42,17 @@ def rescale(ax: Axes) -> None:
     ):
         return  # nothing finite to show (overflow): keep the last limits
     ax.autoscale_view()
+
+
+def few_ticks(ax: Axes) -> None:
+    """At most ~5 labelled ticks per axis: easier to read, and each label costs a live
+    figure time on every redraw. Call again after changing an axis' scale."""
+    if ax.get_yscale() == "log":
+        ax.yaxis.set_major_locator(ticker.LogLocator(numticks=5))
+        ax.yaxis.set_minor_locator(ticker.NullLocator())
+    else:
+        ax.yaxis.set_major_locator(ticker.MaxNLocator(5))
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(6, integer=True))
 
 
 class FlowArtists(NamedTuple):
@@ -88,6 +100,8 @@ def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
     ax_sat.set(ylabel="fraction of units", ylim=(-0.03, 1.03), title="Saturated and dead units")
     ax_ratio.set(yscale="log", ylabel="update / weight",
                  title="Update ratio lr ||dL/dW_l|| / ||W_l||")
+    for ax in axes:
+        few_ticks(ax)
     for ax in (ax_sat, ax_ratio):
         ax.set_xlabel("layer l")
     for ax in (ax_grad, ax_act, ax_sat):  # the update-ratio panel's title names its line

@@ -27,6 +27,7 @@ from gradviz.models import RNN_CELLS, init_mlp, init_rnn
 from gradviz.plots import (
     COLORS,
     draw_flow,
+    few_ticks,
     finite_or_nan,
     flow_summary,
     overflow_message,
@@ -185,7 +186,9 @@ class FlowExplorer(Explorer):
         """Recompute the flow for the controls' values and redraw the artists in place."""
         self.stats = self._flow()
         update_flow(self.artists, self.stats, self._theory())
-        self.artists.signal.axes.set_yscale(self.yscale.value)
+        if self.artists.signal.axes.get_yscale() != self.yscale.value:
+            self.artists.signal.axes.set_yscale(self.yscale.value)
+            few_ticks(self.artists.signal.axes)
         gain = ""
         if self.model.value == "MLP":
             predicted = theory.signal_gain_per_layer(self.sigma_w, self.bias_scale.value,
@@ -228,6 +231,7 @@ class RNNExplorer(Explorer):
         self.signal_line = ax_time.plot([], [], "o-", ms=2, color=COLORS["blue"])[0]
         ax_time.set(yscale="log", xlabel="time step t", ylabel="||dL/dh_t||",
                     title="Gradient through time")
+        few_ticks(ax_time)
         self.overflow = ax_time.text(0.02, 0.04, "", transform=ax_time.transAxes,
                                      color=COLORS["vermillion"], fontweight="bold", fontsize=9)
         self.image = ax_map.imshow(np.zeros((len(self.SCALES), max_length)), aspect="auto",
