@@ -71,7 +71,12 @@ class RNNFlowStats(NamedTuple):
 
 
 def safe_norm(x: jax.Array, axis=None) -> jax.Array:
-    """The Euclidean norm, computed without overflowing where x**2 would."""
+    """The Euclidean norm, computed without overflowing where x**2 would.
+
+    Low-precision x (float16, bfloat16) is measured in float32: the measurement itself
+    must not underflow or overflow where the values it measures did not.
+    """
+    x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
     peak = jnp.max(jnp.abs(x), axis=axis, keepdims=True)
     scale = jnp.where(peak > 0, peak, 1.0)
     norm = jnp.sqrt(jnp.sum(jnp.square(x / scale), axis=axis, keepdims=True)) * scale
@@ -301,3 +306,32 @@ def hidden_jacobian_norms(
     check_rnn_input(params, xs)
     length = resolve_length(xs, length)
     return np.asarray(_jacobian_norms(params, xs, activation_index(activation), length))[:length]
+
+
+class LossSlice(NamedTuple):
+    """The loss along a line params + alpha * direction; each field has shape (n_alphas,)."""
+
+    alpha: np.ndarray
+    loss: np.ndarray
+    slope: np.ndarray  # dL/dalpha: the gradient's component along the direction
+
+
+def loss_slice(loss_fn, params, direction, alphas) -> LossSlice:
+    """Evaluate loss_fn(params + alpha * direction) and its slope for every alpha.
+
+    loss_fn(params) -> scalar; direction: a pytree shaped like params; alphas: (n,).
+    One vmapped, jitted pass over all alphas: a 1-D cut through the loss surface, e.g.
+    along the recurrent weights of an RNN, where a "cliff" shows as a wall of loss and
+    slope. Non-finite values are returned as they are (inf/NaN mark the overflow).
+    """
+    alphas = np.asarray(alphas, dtype=np.float32)
+    if alphas.ndim != 1 or alphas.size == 0:
+        raise ValueError(f"alphas must be a non-empty 1-D array, got shape {alphas.shape}")
+    if jax.tree.structure(direction) != jax.tree.structure(params):
+        raise ValueError("direction must have the same structure as params")
+
+    def along(alpha):
+        return loss_fn(jax.tree.map(lambda p, d: p + alpha * d, params, direction))
+
+    loss, slope = jax.jit(jax.vmap(jax.value_and_grad(along)))(jnp.asarray(alphas))
+    return LossSlice(alphas, np.asarray(loss), np.asarray(slope))

@@ -119,7 +119,10 @@ def _normalize(z: jax.Array, norm: str) -> jax.Array:
 
 
 def _layer_stats(h, z, phi, threshold):
-    """Summaries of one layer's output h and pre-activation z, both (batch, width)."""
+    """Summaries of one layer's output h and pre-activation z, both (batch, width);
+    measured in at least float32."""
+    h = h.astype(jnp.promote_types(h.dtype, jnp.float32))
+    z = z.astype(jnp.promote_types(z.dtype, jnp.float32))
     slope = jnp.abs(derivative(phi)(z))
     saturated = slope < threshold
     peak = jnp.max(jnp.abs(h))  # scale by it so that h**2 cannot overflow where h does not

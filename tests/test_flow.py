@@ -241,3 +241,50 @@ def test_hidden_jacobian_norms_match_jax_jacobian(cell):
         expected += np.linalg.norm(np.asarray(jac[:, :5, b, :]), axis=(0, 2)) / np.sqrt(5) / 2
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     assert got[-1] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_loss_slice_matches_a_loop_and_finite_differences():
+    params = gv.init_rnn(KEY, 2, 4, 1, recurrent_scale=1.0)
+    xs = jax.random.normal(KEY, (3, 10, 2))
+    y = jnp.ones((3, 1))
+    direction = jax.tree.map(jnp.zeros_like, params)
+    direction["W_h"] = params["W_h"]  # scale the recurrent weights: W_h * (1 + alpha)
+
+    def loss_fn(p):
+        return rnn_loss(p, xs, y)
+
+    alphas = np.linspace(-0.5, 2.0, 6)
+    cut = gv.flow.loss_slice(loss_fn, params, direction, alphas)
+    for a, loss, slope in zip(alphas, cut.loss, cut.slope, strict=True):
+        moved = dict(params, W_h=params["W_h"] * (1 + a))
+        assert loss == pytest.approx(float(loss_fn(moved)), rel=1e-5)
+        eps = 1e-3
+        up = dict(params, W_h=params["W_h"] * (1 + a + eps))
+        down = dict(params, W_h=params["W_h"] * (1 + a - eps))
+        fd = (float(loss_fn(up)) - float(loss_fn(down))) / (2 * eps)
+        assert slope == pytest.approx(fd, rel=2e-2, abs=1e-4)
+    with pytest.raises(ValueError, match="alphas must be a non-empty 1-D array"):
+        gv.flow.loss_slice(loss_fn, params, direction, [])
+    with pytest.raises(ValueError, match="same structure"):
+        gv.flow.loss_slice(loss_fn, params, {"W_h": params["W_h"]}, alphas)
+
+
+def test_low_precision_underflow_and_overflow_are_reported():
+    data = gv.data.digits(256)
+
+    def flow_in(dtype, activation, **init):
+        params = gv.init_mlp(KEY, 64, 128, 30, 10, **init)
+        params = jax.tree.map(lambda a: a.astype(dtype), params)
+        return gv.gradient_flow(params, data.x.astype(dtype), data.y, activation)
+
+    # sigmoid's vanishing signal underflows float16 (smallest subnormal ~6e-8) to exactly 0
+    f16 = flow_in(jnp.float16, "sigmoid", init="xavier")
+    bf16 = flow_in(jnp.bfloat16, "sigmoid", init="xavier")
+    assert f16.signal_norm[0] == 0 and f16.signal_norm[-1] > 0
+    assert np.all(bf16.signal_norm > 0)  # bfloat16 has float32's range
+    assert np.all(np.isfinite(f16.signal_norm))  # the measurement itself stays finite
+    # ReLU activations growing 2x per layer overflow float16 (max 65504), not bfloat16
+    f16 = flow_in(jnp.float16, "relu", init="he", scale=2.0)
+    bf16 = flow_in(jnp.bfloat16, "relu", init="he", scale=2.0)
+    assert f16.first_nonfinite_forward is not None and bf16.first_nonfinite_forward is None
+    assert 2.0 ** (f16.first_nonfinite_forward - 1) < 65504 * 10
