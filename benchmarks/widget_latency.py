@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
 from gradviz.compiles import count_compiles  # noqa: E402
-from gradviz.widgets import MODELS, WIDTHS, FlowExplorer, RNNExplorer  # noqa: E402
+from gradviz.widgets import MODELS, WIDTHS, ClipExplorer, FlowExplorer, RNNExplorer  # noqa: E402
 
 
 def sweep(explorer, plan) -> list[float]:
@@ -73,6 +73,9 @@ def main() -> None:
     report("FlowExplorer", flow, flow_plan(flow))
     rnn = RNNExplorer()
     report("RNNExplorer", rnn, rnn_plan(rnn))
+    clip = ClipExplorer()
+    n = len(clip.THRESHOLDS)
+    report("ClipExplorer", clip, [(clip.threshold, i) for i in [*range(n), *range(n - 2, -1, -1)]])
 
 
 if __name__ == "__main__":

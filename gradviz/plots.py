@@ -47,12 +47,13 @@ def rescale(ax: Axes) -> None:
 def few_ticks(ax: Axes) -> None:
     """At most ~5 labelled ticks per axis: easier to read, and each label costs a live
     figure time on every redraw. Call again after changing an axis' scale."""
-    if ax.get_yscale() == "log":
-        ax.yaxis.set_major_locator(ticker.LogLocator(numticks=5))
-        ax.yaxis.set_minor_locator(ticker.NullLocator())
-    else:
-        ax.yaxis.set_major_locator(ticker.MaxNLocator(5))
-    ax.xaxis.set_major_locator(ticker.MaxNLocator(6, integer=True))
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale == "log":
+            axis.set_major_locator(ticker.LogLocator(numticks=5))
+            axis.set_minor_locator(ticker.NullLocator())
+        else:
+            axis.set_major_locator(ticker.MaxNLocator(6 if axis is ax.xaxis else 5,
+                                                      integer=axis is ax.xaxis))
 
 
 class FlowArtists(NamedTuple):

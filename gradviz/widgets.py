@@ -11,19 +11,21 @@ import sys
 
 import ipywidgets as widgets
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+import optax
 from IPython.display import clear_output, display
 from matplotlib.figure import Figure
 
 from gradviz import theory
 from gradviz.activations import ACTIVATION_NAMES, activation_index
 from gradviz.data import adding_problem, digits
-from gradviz.flow import _jacobian_norms, gradient_flow, rnn_gradient_flow
+from gradviz.flow import _jacobian_norms, gradient_flow, loss_value, rnn_gradient_flow
 from gradviz.init import INIT_SCHEMES, sigma_w
-from gradviz.models import RNN_CELLS, init_mlp, init_rnn
+from gradviz.models import RNN_CELLS, apply_rnn, init_mlp, init_rnn
 from gradviz.plots import (
     COLORS,
     draw_flow,
@@ -34,6 +36,7 @@ from gradviz.plots import (
     rescale,
     update_flow,
 )
+from gradviz.train import clip_fraction, record_clipping, train_rnn
 
 MODELS = {  # name -> (residual, norm)
     "MLP": (False, "none"),
@@ -294,3 +297,119 @@ def rnn_summary(stats, cell: str, scale: float) -> str:
     verb = "shrinks" if factor < 1 else "grows"
     return (f"{cell} RNN, recurrent scale {scale:.2f}: going back one step the gradient "
             f"{verb} {factor:.2f}x; step 1 gets {total:.1e} of step {len(signal)}'s gradient.")
+
+
+CLIP_METHODS = {"value": optax.clip, "global norm": optax.clip_by_global_norm}
+
+
+class ClipExplorer(Explorer):
+    """Gradient clipping on a recurrent net whose gradients explode.
+
+    A vanilla RNN (linear units, recurrent scale above 1) learns the adding problem with
+    plain SGD, with no clipping, clipping by value (optax.clip) and clipping by global
+    norm (optax.clip_by_global_norm). Every threshold of the slider is trained when the
+    explorer starts (one vmapped run per method), so moving the slider only redraws.
+    Left: training loss per method. Middle: fraction of steps clipped against the
+    threshold. Right: the first step in the plane of the gradient's two largest
+    coordinates: clipping by norm shortens it, clipping by value also turns it.
+    """
+
+    THRESHOLDS = np.logspace(-2, 2, 17)
+
+    def __init__(self, threshold=1.0, activation="linear", recurrent_scale=1.1, lr=0.01,
+                 steps=200, length=30, hidden=16, seed=0):
+        super().__init__(figsize=(10, 3.4))
+        key = jax.random.PRNGKey(seed)
+        xs, y = adding_problem(key, 512, length)
+        params = init_rnn(key, 2, hidden, 1, recurrent_scale=recurrent_scale)
+        self.logs = {"none": train_rnn(key, params, xs, y, optax.sgd(lr), steps, batch_size=64,
+                                       activation=activation)}
+        for name, clip in CLIP_METHODS.items():
+            def run(c, clip=clip):
+                optimizer = optax.chain(record_clipping(clip(c)), optax.sgd(lr))
+                return train_rnn(key, params, xs, y, optimizer, steps, batch_size=64,
+                                 activation=activation)
+
+            self.logs[name] = jax.vmap(run)(jnp.asarray(self.THRESHOLDS, jnp.float32))
+        self.clip_fraction = {name: np.asarray(clip_fraction(self.logs[name]))
+                              for name in CLIP_METHODS}
+        self.gradient = jax.grad(
+            lambda p: loss_value(apply_rnn(p, xs[:64], activation), y[:64], "mse"))(params)
+
+        options = [(f"{c:.3g}", i) for i, c in enumerate(self.THRESHOLDS)]
+        start = int(np.argmin(np.abs(np.log(self.THRESHOLDS / threshold))))
+        self.threshold = widgets.SelectionSlider(options=options, value=start,
+                                                 description="clip threshold",
+                                                 style={"description_width": "initial"})
+        ax_loss, ax_frac, ax_step = self.fig.subplots(1, 3)
+        colors = {"none": COLORS["vermillion"], "value": COLORS["orange"],
+                  "global norm": COLORS["blue"]}
+        self.loss_lines = {name: ax_loss.plot([], [], color=colors[name], label=name)[0]
+                           for name in self.logs}
+        ax_loss.set(yscale="log", xlabel="step", ylabel="training loss", title="Training")
+        ax_loss.legend(fontsize=7, title="clipping", title_fontsize=7)
+        self.nan_text = ax_loss.text(0.03, 0.92, "", transform=ax_loss.transAxes, fontsize=8,
+                                     color=COLORS["vermillion"])
+        for name in CLIP_METHODS:
+            ax_frac.semilogx(self.THRESHOLDS, self.clip_fraction[name], "o-", ms=3,
+                             color=colors[name], label=name)
+        self.marker = ax_frac.axvline(threshold, color="black", lw=1, ls="--")
+        ax_frac.set(xlabel="threshold", ylabel="fraction of steps clipped", ylim=(-0.03, 1.03),
+                    title="How often it clips")
+        ax_frac.legend(fontsize=7)
+        self.arrows = {name: ax_step.annotate("", (0, 0), (0, 0), arrowprops={
+            "arrowstyle": "->", "color": colors[name], "lw": 2}) for name in self.logs}
+        ax_step.set(xlabel="largest gradient coordinate", ylabel="second largest",
+                    xlim=(-1.2, 1.2), ylim=(-1.2, 1.2), aspect="equal",
+                    title="Direction of the first step")
+        ax_step.axhline(0, color="0.8", lw=0.8)
+        ax_step.axvline(0, color="0.8", lw=0.8)
+        for ax in (ax_loss, ax_frac):
+            few_ticks(ax)
+        self.fig.tight_layout()
+        self.widget = self.layout([self.threshold])
+        self.threshold.observe(self.update, names="value")
+        self.update()
+
+    def clipped_step(self, method: str, threshold: float) -> np.ndarray:
+        """The first update's direction for `method`: the gradient, flattened, clipped."""
+        flat, _ = jax.flatten_util.ravel_pytree(self.gradient)
+        if method == "none":
+            return np.asarray(flat)
+        clipped, _ = CLIP_METHODS[method](threshold).update(self.gradient, ())
+        return np.asarray(jax.flatten_util.ravel_pytree(clipped)[0])
+
+    def update(self, change=None) -> None:
+        """Show the runs and the first step for the chosen threshold."""
+        index = self.threshold.value
+        threshold = float(self.THRESHOLDS[index])
+        lines = []
+        for name, log in self.logs.items():
+            loss = np.asarray(log.loss if name == "none" else log.loss[index])
+            self.loss_lines[name].set_data(np.arange(len(loss)), finite_or_nan(loss))
+            bad = np.flatnonzero(~np.isfinite(loss))
+            final = f"final loss {loss[-1]:.3f}"
+            outcome = f"inf/NaN from step {bad[0]}" if bad.size else final
+            if name == "none":
+                self.nan_text.set_text(f"no clipping: {outcome}" if bad.size else "")
+                lines.append(f"no clipping: {outcome}")
+            else:
+                lines.append(f"by {name}: {outcome}, "
+                             f"{self.clip_fraction[name][index]:.0%} of steps clipped")
+        rescale(self.loss_lines["none"].axes)
+        self.marker.set_xdata([threshold, threshold])
+        raw = self.clipped_step("none", threshold)
+        top = np.argsort(-np.abs(raw))[:2]
+        cosines, lengths = {}, {}
+        for name, arrow in self.arrows.items():
+            step = self.clipped_step(name, threshold)
+            lengths[name] = float(np.linalg.norm(step))
+            cosines[name] = float(step @ raw / (lengths[name] * np.linalg.norm(raw)))
+            # descent goes against the update; drawn at unit length: direction only
+            arrow.xy = tuple(-step[top] / np.linalg.norm(step[top]))
+        self.summary.value = (
+            f"Threshold {threshold:.3g}: " + "; ".join(lines) + ". First step: length "
+            f"{lengths['none']:.3g} unclipped, {lengths['global norm']:.3g} by global norm "
+            f"(cos = {cosines['global norm']:.2f} with the gradient: same direction), "
+            f"{lengths['value']:.3g} by value (cos = {cosines['value']:.2f}).")
+        self.redraw()

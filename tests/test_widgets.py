@@ -117,3 +117,35 @@ def test_rnn_explorer_controls():
     assert ex.lag_map.shape == (len(ex.SCALES), 60)
     np.testing.assert_allclose(ex.lag_map[:, 0], 1.0, rtol=1e-5)  # lag 0: the identity
     assert "gru RNN" in ex.summary.value
+
+
+def test_clip_explorer_shows_optax_clipping():
+    import jax
+    import optax
+
+    from gradviz.widgets import ClipExplorer
+
+    ex = ClipExplorer(steps=40, hidden=8)
+    ex.threshold.value = 3
+    with count_compiles() as log:
+        for index in range(len(ex.THRESHOLDS)):
+            ex.threshold.value = index
+    assert log.count == 0
+    ex.threshold.value = 8
+    threshold = float(ex.THRESHOLDS[8])
+    # the drawn run is the one optax gives for this threshold, trained on its own
+    key = jax.random.PRNGKey(0)
+    xs, y = gv.data.adding_problem(key, 512, 30)
+    params = gv.init_rnn(key, 2, 8, 1, recurrent_scale=1.1)
+    optimizer = optax.chain(optax.clip_by_global_norm(threshold), optax.sgd(0.01))
+    alone = gv.train.train_rnn(key, params, xs, y, optimizer, 40, batch_size=64,
+                               activation="linear")
+    np.testing.assert_allclose(ex.loss_lines["global norm"].get_ydata(), alone.loss, rtol=1e-4)
+    # clipping by global norm keeps the direction and sets the length to the threshold
+    raw, by_norm = ex.clipped_step("none", threshold), ex.clipped_step("global norm", threshold)
+    if np.linalg.norm(raw) > threshold:
+        np.testing.assert_allclose(by_norm, raw * threshold / np.linalg.norm(raw), rtol=1e-5)
+    by_value = ex.clipped_step("value", threshold)
+    np.testing.assert_allclose(by_value, np.clip(raw, -threshold, threshold), rtol=1e-6)
+    assert "inf/NaN from step" in ex.summary.value  # the unclipped run blows up
+    assert f"Threshold {threshold:.3g}" in ex.summary.value
