@@ -36,3 +36,29 @@ def test_no_answer_and_bad_answers():
     with pytest.raises(ValueError, match="unknown exercise 'ch9'; expected one of: ch1_"):
         exercises.check("ch9", 1)
     assert np.isfinite(exercises._gru_ratio(1.0))
+
+
+def test_chapter_2_exercises_measure_their_answers():
+    import jax
+    import optax
+
+    from gradviz import theory
+
+    critical = exercises._critical_tanh()
+    assert 1.0 < critical < 2.0
+    assert float(theory.signal_gain_per_layer(critical, 0.3, "tanh")) == pytest.approx(1, abs=1e-3)
+    assert exercises.check("ch2_critical_tanh", critical * 1.04).correct
+    assert not exercises.check("ch2_critical_tanh", 1.0).correct
+
+    layer = exercises._overflow_layer()
+    assert 40 < layer < 60  # 6 ** layer passes float32's 3.4e38 near log(3.4e38) / log(6)
+    assert exercises.check("ch2_overflow_layer", layer).correct
+    assert not exercises.check("ch2_overflow_layer", 64).correct
+
+    assert exercises._direction_keeper() == "global norm"
+    g = {"w": jax.numpy.array([3.0, 0.1])}
+    clipped = optax.clip(1.0).update(g, ())[0]["w"]
+    assert np.allclose(clipped, [1.0, 0.1])  # by value: the direction turned
+    for answer in ("global norm", "norm", "Global_Norm"):
+        assert exercises.check("ch2_clip_direction", answer).correct
+    assert not exercises.check("ch2_clip_direction", "value").correct
