@@ -261,6 +261,15 @@ def _train_rnn(key, params, xs, y, xs_test, y_test, optimizer, steps, batch_size
 # --------------------------------------------------------------------------- public
 
 
+def _check_test_set(name: str, check_input, params, x_test, y_test, loss: str) -> None:
+    """ValueError unless the optional test set (inputs `name`, targets y_test) fits."""
+    if (x_test is None) != (y_test is None):
+        raise ValueError(f"give both {name} and y_test, or neither")
+    if x_test is not None:
+        check_input(params, x_test)
+        check_targets(y_test, np.shape(x_test)[0], params["W_out"].shape[1], loss)
+
+
 def train_mlp(
     key: jax.Array,
     params: dict,
@@ -287,11 +296,7 @@ def train_mlp(
     """
     check_mlp_input(params, x)
     _check_training_set(x, y, params["W_out"].shape[1], loss, optimizer, steps, batch_size)
-    if (x_test is None) != (y_test is None):
-        raise ValueError("give both x_test and y_test, or neither")
-    if x_test is not None:
-        check_mlp_input(params, x_test)
-        check_targets(y_test, np.shape(x_test)[0], params["W_out"].shape[1], loss)
+    _check_test_set("x_test", check_mlp_input, params, x_test, y_test, loss)
     options = mlp_options(activation, residual, norm)
     return _train_mlp(
         key, params, x, y, x_test, y_test, options["residual"], optimizer=optimizer,
@@ -325,11 +330,7 @@ def train_rnn(
     """
     check_rnn_input(params, xs)
     _check_training_set(xs, y, params["W_out"].shape[1], loss, optimizer, steps, batch_size)
-    if (xs_test is None) != (y_test is None):
-        raise ValueError("give both xs_test and y_test, or neither")
-    if xs_test is not None:
-        check_rnn_input(params, xs_test)
-        check_targets(y_test, np.shape(xs_test)[0], params["W_out"].shape[1], loss)
+    _check_test_set("xs_test", check_rnn_input, params, xs_test, y_test, loss)
     activation_index(activation)  # ValueError for an unknown name
     if rnn_cell(params) == "gru":
         activation = "tanh"  # the GRU's nonlinearities are fixed: one compilation serves all

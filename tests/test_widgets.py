@@ -58,7 +58,7 @@ def test_each_control_updates_the_artists_without_compiling(flow_explorer, contr
     assert ex.summary.value  # the text line moved with the figure
 
 
-def test_model_and_width_compile_at_most_once_per_choice(flow_explorer):
+def test_model_and_width_compile_once_per_choice_then_never(flow_explorer):
     ex = flow_explorer
     for name in MODELS:
         ex.model.value = name
@@ -68,6 +68,13 @@ def test_model_and_width_compile_at_most_once_per_choice(flow_explorer):
             ex.model.value = name
     assert log.count == 0
     ex.model.value = "MLP"
+    for width in (64, 32):  # a new width compiles once (new shapes), then never again
+        ex.width.value = width
+        assert_shows(ex)
+    with count_compiles() as log:
+        ex.width.value = 64
+        ex.width.value = 32
+    assert log.count == 0
 
 
 def test_theory_line_follows_the_mean_field_prediction(flow_explorer):
