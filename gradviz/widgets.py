@@ -24,7 +24,7 @@ from gradviz import theory
 from gradviz.activations import ACTIVATION_NAMES, activation_index
 from gradviz.data import adding_problem, digits
 from gradviz.flow import _jacobian_norms, gradient_flow, loss_value, rnn_gradient_flow
-from gradviz.init import INIT_SCHEMES, sigma_w
+from gradviz.init import INIT_SCHEMES, init_index, sigma_w
 from gradviz.models import RNN_CELLS, apply_rnn, init_mlp, init_rnn
 from gradviz.plots import (
     COLORS,
@@ -37,6 +37,7 @@ from gradviz.plots import (
     update_flow,
 )
 from gradviz.train import clip_fraction, record_clipping, train_rnn
+from gradviz.validate import check_choice, check_float_range, check_int_range
 
 MODELS = {  # name -> (residual, norm)
     "MLP": (False, "none"),
@@ -124,6 +125,13 @@ class FlowExplorer(Explorer):
 
     def __init__(self, depth=30, width=128, activation="sigmoid", init="xavier", scale=1.0,
                  bias_scale=0.0, model="MLP", seed=0, n_examples=256):
+        check_int_range("depth", depth, 1, MAX_DEPTH)
+        check_choice("width", width, WIDTHS)
+        check_choice("model", model, list(MODELS))
+        activation_index(activation)  # a ValueError listing the valid names
+        init_index(init)
+        check_float_range("init scale", scale, 0.1, 5.0)
+        check_float_range("bias scale", bias_scale, 0.0, 2.0)
         super().__init__(figsize=(9, 6))
         self.data = digits(n_examples)
         self.key = jax.random.PRNGKey(seed)
@@ -215,6 +223,11 @@ class RNNExplorer(Explorer):
 
     def __init__(self, cell="vanilla", recurrent_scale=0.9, length=50, update_gate_bias=0.0,
                  hidden=32, max_length=100, seed=0):
+        check_choice("cell", cell, RNN_CELLS)
+        check_float_range("recurrent scale", recurrent_scale, self.SCALES[0], self.SCALES[-1])
+        check_int_range("max_length", max_length, 2, 1000)
+        check_int_range("length", length, 2, max_length)
+        check_float_range("update-gate bias", update_gate_bias, -2.0, 6.0)
         super().__init__(figsize=(9, 3.6))
         key = jax.random.PRNGKey(seed)
         self.xs, self.y = adding_problem(key, 16, max_length)
@@ -318,6 +331,8 @@ class ClipExplorer(Explorer):
 
     def __init__(self, threshold=1.0, activation="linear", recurrent_scale=1.1, lr=0.01,
                  steps=200, length=30, hidden=16, seed=0):
+        check_float_range("clip threshold", threshold, self.THRESHOLDS[0], self.THRESHOLDS[-1])
+        check_int_range("steps", steps, 1, 10_000)
         super().__init__(figsize=(10, 3.4))
         key = jax.random.PRNGKey(seed)
         xs, y = adding_problem(key, 512, length)

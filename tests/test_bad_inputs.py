@@ -1,0 +1,114 @@
+"""Bad input across the public API and the explorers: each row is met by a ValueError
+whose message says what was expected. docs/bad_inputs.md lists the same rows; a test
+keeps the two in step."""
+
+import re
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+import numpy as np
+import optax
+import pytest
+
+import gradviz as gv
+from gradviz import widgets
+
+matplotlib.use("Agg")
+
+KEY = jax.random.PRNGKey(0)
+X = jnp.ones((4, 5))
+Y = jnp.zeros(4, jnp.int32)
+
+
+def mlp():
+    return gv.init_mlp(KEY, 5, 8, 3, 2)
+
+
+def rnn():
+    return gv.init_rnn(KEY, 2, 4, 1)
+
+
+# (what goes wrong, the call, a regex the message must match)
+BAD_INPUTS = [
+    ("unknown activation name", lambda: gv.apply_mlp(mlp(), X, "swish"),
+     "unknown activation 'swish'; expected one of: linear, sigmoid, tanh, relu"),
+    ("unknown init scheme", lambda: gv.init_mlp(KEY, 5, 8, 3, 2, init="kaiming"),
+     "unknown init scheme 'kaiming'; expected one of: gaussian, xavier, he, orthogonal"),
+    ("unknown norm", lambda: gv.apply_mlp(mlp(), X, norm="group"),
+     "unknown norm 'group'; expected one of: none, batch, layer"),
+    ("unknown RNN cell", lambda: gv.init_rnn(KEY, 2, 4, 1, cell="lstm"),
+     "unknown RNN cell 'lstm'; expected one of: vanilla, gru"),
+    ("unknown loss", lambda: gv.gradient_flow(mlp(), X, Y, loss="hinge"),
+     "unknown loss 'hinge'; expected one of: cross_entropy, mse"),
+    ("depth 0", lambda: gv.init_mlp(KEY, 5, 8, 0, 2), r"depth must be in \[1, 256\], got 0"),
+    ("depth not an integer", lambda: gv.init_mlp(KEY, 5, 8, 2.5, 2),
+     "depth must be an integer"),
+    ("depth beyond the parameters", lambda: gv.gradient_flow(mlp(), X, Y, depth=4),
+     r"depth must be in \[1, 3\], got 4"),
+    ("width 0", lambda: gv.init_mlp(KEY, 5, 0, 3, 2), r"width must be in \[1, 4096\]"),
+    ("negative init scale", lambda: gv.init_mlp(KEY, 5, 8, 3, 2, scale=-1.0),
+     "init scale must be a finite number >= 0"),
+    ("NaN bias scale", lambda: gv.init_mlp(KEY, 5, 8, 3, 2, bias_scale=float("nan")),
+     "bias scale must be a finite number >= 0"),
+    ("input with the wrong number of features", lambda: gv.apply_mlp(mlp(), X[:, :4]),
+     r"x must have last dimension 5 \(batch, in_dim\), got shape \(4, 4\)"),
+    ("one example without a batch axis", lambda: gv.apply_mlp(mlp(), X[0]),
+     r"x must have 2 dimensions \(batch, in_dim\), got shape \(5,\)"),
+    ("integer inputs", lambda: gv.apply_mlp(mlp(), jnp.ones((4, 5), jnp.int32)),
+     "x must hold floating-point numbers, got dtype int32"),
+    ("NaN in the inputs", lambda: gv.gradient_flow(mlp(), X.at[0, 0].set(jnp.nan), Y),
+     "x contains NaN or inf; expected finite numbers"),
+    ("float labels for cross-entropy", lambda: gv.gradient_flow(mlp(), X, jnp.zeros(4)),
+     r"cross_entropy needs integer labels y of shape \(4,\)"),
+    ("label out of range", lambda: gv.gradient_flow(mlp(), X, jnp.full(4, 2)),
+     r"labels must be in \[0, 1\]"),
+    ("sequence length beyond the input", lambda: gv.apply_rnn(rnn(), jnp.ones((1, 5, 2)),
+                                                              length=6),
+     r"length must be in \[1, 5\], got 6"),
+    ("sequence without a time axis", lambda: gv.apply_rnn(rnn(), jnp.ones((1, 2))),
+     r"xs must have 3 dimensions \(batch, time, in_dim\)"),
+    ("training for 0 steps", lambda: gv.train.train_mlp(KEY, mlp(), X, Y, optax.sgd(0.1), 0),
+     "steps must be"),
+    ("unknown exercise", lambda: gv.exercises.check("ch9_x", 1),
+     "unknown exercise 'ch9_x'; expected one of: ch1_vanishing_depth"),
+    ("negative sigma_w for the theory", lambda: gv.theory.chi(-1.0, 0.0, "tanh"),
+     "sigma_w must be a finite number >= 0"),
+    ("loss slice with no points", lambda: gv.flow.loss_slice(lambda p: 0.0, {}, {}, []),
+     "alphas must be a non-empty 1-D array"),
+    ("explorer depth out of range", lambda: widgets.FlowExplorer(depth=65),
+     r"depth must be in \[1, 64\], got 65"),
+    ("explorer width not offered", lambda: widgets.FlowExplorer(width=100),
+     "unknown width 100; expected one of: 32, 64, 128, 256"),
+    ("explorer model unknown", lambda: widgets.FlowExplorer(model="transformer"),
+     "unknown model 'transformer'; expected one of: MLP"),
+    ("explorer init scale out of range", lambda: widgets.FlowExplorer(scale=50.0),
+     r"init scale must be in \[0.1, 5.0\], got 50.0"),
+    ("RNN explorer recurrent scale out of range",
+     lambda: widgets.RNNExplorer(recurrent_scale=3.0),
+     r"recurrent scale must be in \[0.2, 2.0\], got 3.0"),
+    ("clip explorer threshold out of range", lambda: widgets.ClipExplorer(threshold=0.0),
+     r"clip threshold must be in \[0.01, 100.0\], got 0.0"),
+]
+
+
+@pytest.mark.parametrize("what, call, message", BAD_INPUTS, ids=[row[0] for row in BAD_INPUTS])
+def test_bad_input_gets_a_clear_error(what, call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_the_docs_table_lists_exactly_these_rows():
+    table = (Path(__file__).parents[1] / "docs" / "bad_inputs.md").read_text()
+    rows = re.findall(r"^\| (?!what goes wrong|---)(.+?) \|", table, flags=re.MULTILINE)
+    assert rows == [row[0] for row in BAD_INPUTS]
+    assert len(rows) >= 20
+
+
+def test_overflow_is_not_bad_input():
+    """Overflow inside a network is a lesson: reported, never raised."""
+    params = gv.init_mlp(KEY, 5, 8, 64, 2, init="he", scale=20.0)
+    flow = gv.gradient_flow(params, X, Y, "relu")
+    assert flow.first_nonfinite_forward is not None
+    assert not np.isfinite(flow.loss)
