@@ -17,10 +17,10 @@ from jax import lax
 
 from gradviz.activations import activation_index, with_activation
 from gradviz.models import (
+    _first_layer,
     _hidden_layer,
     _mlp_forward,
     _mlp_readout,
-    _normalize,
     _rnn_forward,
     check_mlp_input,
     check_rnn_input,
@@ -153,7 +153,8 @@ def mlp_flow_arrays(params, x, y, act_index, residual, norm, depth, lr, threshol
         g, (signal, weight_grad) = lax.scan(
             backward_step, g, (inputs, params["W"], params["b"], numbers), reverse=True
         )
-        _, vjp = jax.vjp(lambda W: phi(_normalize(x @ W + params["b_in"], norm)), params["W_in"])
+        _, vjp = jax.vjp(lambda W: _first_layer(phi, norm, x, W, params["b_in"])[0],
+                         params["W_in"])
         (dW_in,) = vjp(g)
         signal = jnp.concatenate([safe_norm(g)[None], signal])
         weight_grad = jnp.concatenate([safe_norm(dW_in)[None], weight_grad])

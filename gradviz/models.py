@@ -135,6 +135,12 @@ def _layer_stats(h, z, phi, threshold):
     }
 
 
+def _first_layer(phi, norm, x, W_in, b_in):
+    """Hidden layer 1 on the data x: (batch, in_dim); returns (h_1, z_1), both (batch, width)."""
+    z = _normalize(x @ W_in + b_in, norm)
+    return phi(z), z
+
+
 def _hidden_layer(phi, norm, residual, active, h, W, b):
     """Hidden layer l >= 2 on h = h_{l-1}: (batch, width); returns (h_l, z_l).
 
@@ -154,8 +160,7 @@ def _mlp_forward(phi, params, x, residual, norm, depth, threshold=0.01):
     h_{l-1} of each hidden layer l >= 2, stats: dict of (n_layers,) per-layer summaries).
     Under jit, whatever the caller does not use is never computed.
     """
-    z = _normalize(x @ params["W_in"] + params["b_in"], norm)
-    h = phi(z)
+    h, z = _first_layer(phi, norm, x, params["W_in"], params["b_in"])
     first_stats = _layer_stats(h, z, phi, threshold)
 
     def step(h, layer):
