@@ -1,11 +1,11 @@
 """gradviz: see, fix, check and explain the gradients of deep networks.
 
-The core (activations, init, models, flow, theory, train, data, exercises) is plain
-JAX: importable without matplotlib or ipywidgets, and jitted so that moving a notebook
-slider never recompiles. `gradviz.plots` and `gradviz.widgets` draw on top of it.
+The core (activations, init, models, flow, theory, train, gradcheck, attribution, data,
+exercises) is plain JAX: importable without matplotlib or ipywidgets, and jitted so that
+moving a notebook slider never recompiles. `gradviz.plots` and `gradviz.widgets` draw on top of it.
 """
 
-from gradviz import data, exercises, flow, theory, train
+from gradviz import attribution, data, exercises, flow, gradcheck, theory, train
 from gradviz.activations import ACTIVATION_NAMES, get_activation
 from gradviz.flow import FlowStats, RNNFlowStats, gradient_flow, rnn_gradient_flow
 from gradviz.init import INIT_SCHEMES, init_weight, sigma_w
@@ -20,9 +20,11 @@ __all__ = [
     "FlowStats",
     "RNNFlowStats",
     "apply_mlp",
+    "attribution",
     "data",
     "exercises",
     "flow",
+    "gradcheck",
     "theory",
     "train",
     "apply_rnn",

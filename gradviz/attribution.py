@@ -1,0 +1,478 @@
+"""Attributions: how much each input feature contributes to one scalar output f(x).
+
+`f` maps ONE input x (any shape, e.g. an image (64,) or (8, 8)) to a scalar, typically
+the logit of a chosen class: `f = lambda x: apply_mlp(params, x[None])[0, c]`. Every
+attribution has x's shape, and every function works under `jax.vmap` over inputs (and
+keys) and under `jax.jit` (`method`, `n_steps`, `n_samples`, `window` stay Python values).
+
+    saliency(x)          = |df/dx|                            how sensitive f is at x
+    input_x_gradient(x)  = x * df/dx                          first-order share of f(x)
+    integrated_gradients = (x - x') * int_0^1 df/dx(x' + a (x - x')) da
+    smoothgrad(x)        = mean over eps of df/dx(x + eps)    eps ~ N(0, sigma^2)
+    occlusion(x)         = f(x) - f(x with a window set to the baseline x')
+
+Integrated gradients are *complete*: they sum to f(x) - f(x') (the fundamental theorem
+of calculus along the straight path). A quadrature rule approximates the integral as
+sum_k weights[k] * df/dx(x' + alphas[k] (x - x')); its weights must sum to 1 (the
+length of [0, 1]), or even a linear f misses completeness. All the gradients along the
+path are one vmapped `jax.grad`.
+
+For gradviz's plain MLPs: `class_logit(params, c, activation)` is such an f,
+`attribution_maps` computes the four gradient maps of a batch in one jitted call,
+`convergence` tabulates every rule's completeness error against the number of steps,
+`rank_correlation` compares two maps, and `active_fraction` finds dead units.
+"""
+
+import itertools
+from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from gradviz.activations import derivative, get_activation
+from gradviz.models import _first_layer, _hidden_layer, check_mlp_input
+from gradviz.validate import check_array, check_choice, check_int_range, check_positive
+
+METHODS: tuple[str, ...] = ("gauss-legendre", "left", "middle", "right", "trapezoid")
+MAX_STEPS = 10_000
+MAX_SAMPLES = 100_000
+
+
+class Quadrature(NamedTuple):
+    """A rule for integrals over [0, 1]: int_0^1 g(a) da ~ sum_k weights[k] g(alphas[k]).
+
+    alphas, weights: (n_points,) float64 NumPy arrays; the weights sum to 1.
+    """
+
+    alphas: np.ndarray
+    weights: np.ndarray
+
+
+def quadrature(method: str = "gauss-legendre", n_steps: int = 32) -> Quadrature:
+    """The nodes and weights of `method` with `n_steps` points (gradient evaluations).
+
+    - "left", "right", "middle": Riemann sums on n equal intervals, evaluated at each
+      interval's left end, right end or middle; weights 1/n. Errors: O(1/n), O(1/n), O(1/n^2).
+    - "trapezoid": n points from 0 to 1 (n - 1 intervals, n >= 2), end weights halved:
+      weights (1/2, 1, ..., 1, 1/2) / (n - 1). Error O(1/n^2). (Giving every point 1/n
+      and halving the ends, as one known library does, makes the weights sum to
+      (n - 1)/n: completeness is then missed by (f(x) - f(x'))/n even for a linear f.)
+    - "gauss-legendre": NumPy's Gauss-Legendre nodes and weights mapped from [-1, 1] to
+      [0, 1]: exact for polynomials of degree 2n - 1, error falls faster than any power
+      of 1/n for smooth f.
+    """
+    index = check_choice("integration method", method, METHODS)
+    low = 2 if method == "trapezoid" else 1
+    if method == "trapezoid" and n_steps == 1:
+        raise ValueError("the trapezoid rule needs n_steps >= 2 (its two end points), got 1")
+    n = check_int_range("n_steps", n_steps, low, MAX_STEPS)
+    method = METHODS[index]
+    if method == "gauss-legendre":
+        nodes, weights = np.polynomial.legendre.leggauss(n)
+        return Quadrature((nodes + 1) / 2, weights / 2)
+    if method == "trapezoid":
+        weights = np.full(n, 1.0 / (n - 1))
+        weights[[0, -1]] /= 2
+        return Quadrature(np.linspace(0.0, 1.0, n), weights)
+    offset = {"left": 0.0, "middle": 0.5, "right": 1.0}[method]
+    return Quadrature((np.arange(n) + offset) / n, np.full(n, 1.0 / n))
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_input(x) -> jax.Array:
+    """x as a floating-point array with finite values (ValueError otherwise)."""
+    return jnp.asarray(check_array("x", x, np.ndim(x)))
+
+
+def _check_f(f: Callable, x: jax.Array) -> None:
+    """ValueError unless f is callable and maps x to a floating-point scalar."""
+    if not callable(f):
+        raise ValueError(f"f must be a function of one input x returning a scalar, got {f!r}")
+    out = jax.eval_shape(f, x)
+    if not hasattr(out, "shape") or out.shape != ():
+        shape = getattr(out, "shape", type(out).__name__)
+        raise ValueError("f must return a scalar (one number, e.g. the logit of one class: "
+                         f"lambda x: logits(x)[c]), got shape {shape}")
+    if not jnp.issubdtype(out.dtype, jnp.floating):
+        raise ValueError(f"f must return a floating-point scalar, got dtype {out.dtype}")
+
+
+def _check_baseline(baseline, x: jax.Array) -> jax.Array:
+    """The baseline as an array of x's shape and dtype; zeros when None."""
+    if baseline is None:
+        return jnp.zeros_like(x)
+    if np.shape(baseline) != x.shape:
+        raise ValueError(f"baseline must have x's shape {x.shape}, got shape "
+                         f"{np.shape(baseline)}")
+    check_array("baseline", baseline, x.ndim)
+    return jnp.asarray(baseline, x.dtype)
+
+
+def _check_key(key) -> None:
+    typed = isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    raw = np.shape(key) == (2,) and getattr(key, "dtype", None) == jnp.uint32
+    if not (typed or raw):
+        raise ValueError("key must be a JAX random key such as jax.random.PRNGKey(0), "
+                         f"got {key!r}")
+
+
+# --------------------------------------------------------------------------- gradients
+
+
+def saliency(f: Callable, x: jax.Array) -> jax.Array:
+    """|df/dx|: how strongly a small change of each feature changes f, at x. Shape of x."""
+    x = _check_input(x)
+    _check_f(f, x)
+    return jnp.abs(jax.grad(f)(x))
+
+
+def input_x_gradient(f: Callable, x: jax.Array) -> jax.Array:
+    """x * df/dx: the first-order contribution of each feature, measured from x = 0."""
+    x = _check_input(x)
+    _check_f(f, x)
+    return x * jax.grad(f)(x)
+
+
+def integrated_gradients(
+    f: Callable,
+    x: jax.Array,
+    baseline: jax.Array | None = None,
+    n_steps: int = 32,
+    method: str = "gauss-legendre",
+) -> jax.Array:
+    """(x - x') times the average of df/dx along the straight path from x' to x.
+
+    baseline x': x's shape, default zeros. `method` and `n_steps` choose the quadrature
+    rule (see `quadrature`); n_steps is the number of gradient evaluations. The result
+    sums to f(x) - f(x') up to the rule's error (see `completeness_delta`).
+    """
+    x = _check_input(x)
+    _check_f(f, x)
+    baseline = _check_baseline(baseline, x)
+    return _path_integral(f, x, baseline, quadrature(method, n_steps))
+
+
+def integrated_gradients_with_rule(
+    f: Callable, x: jax.Array, baseline: jax.Array | None, rule: Quadrature
+) -> jax.Array:
+    """Integrated gradients with any quadrature rule: alphas, weights of shape (n_points,).
+
+    Points with weight 0 add nothing, so rules of different lengths padded to one length
+    (e.g. with alpha 0, weight 0) share one compiled function under jit/vmap.
+    """
+    x = _check_input(x)
+    _check_f(f, x)
+    baseline = _check_baseline(baseline, x)
+    alphas, weights = rule
+    if np.ndim(alphas) != 1 or np.shape(alphas) != np.shape(weights):
+        raise ValueError("rule must hold alphas and weights of one shape (n_points,), got "
+                         f"{np.shape(alphas)} and {np.shape(weights)}")
+    return _path_integral(f, x, baseline, rule)
+
+
+def _path_integral(f, x, baseline, rule):
+    alphas = jnp.asarray(rule.alphas, x.dtype)
+    weights = jnp.asarray(rule.weights, x.dtype)
+    along = alphas.reshape((-1,) + (1,) * x.ndim)
+    path = baseline + along * (x - baseline)  # (n_points, *x.shape)
+    gradients = jax.vmap(jax.grad(f))(path)  # all the points at once
+    return (x - baseline) * jnp.tensordot(weights, gradients, axes=1)
+
+
+def completeness_delta(
+    f: Callable, attributions: jax.Array, x: jax.Array, baseline: jax.Array | None = None
+) -> jax.Array:
+    """sum(attributions) - (f(x) - f(baseline)): 0 for exact integrated gradients.
+
+    Its size is the completeness error; baseline default zeros. Returns a scalar.
+    """
+    x = _check_input(x)
+    _check_f(f, x)
+    baseline = _check_baseline(baseline, x)
+    if np.shape(attributions) != x.shape:
+        raise ValueError(f"attributions must have x's shape {x.shape}, got shape "
+                         f"{np.shape(attributions)}")
+    return jnp.sum(attributions) - (f(x) - f(baseline))
+
+
+def smoothgrad(
+    f: Callable, x: jax.Array, key: jax.Array, n_samples: int = 25, noise: float = 0.15
+) -> jax.Array:
+    """The mean of df/dx over n_samples noisy copies x + eps (Smilkov et al., 2017).
+
+    eps = sigma * jax.random.normal(key, (n_samples, *x.shape)), with sigma = noise *
+    (max(x) - min(x)): the noise level is a fraction of the input's range. The same key
+    gives the same result. Shape of x (signed; take abs() for a saliency-like map).
+    """
+    x = _check_input(x)
+    _check_f(f, x)
+    _check_key(key)
+    n = check_int_range("n_samples", n_samples, 1, MAX_SAMPLES)
+    if not isinstance(noise, jax.core.Tracer):  # a traced noise level is checked by its caller
+        noise = check_positive("noise", noise, allow_zero=True)
+    sigma = noise * (jnp.max(x) - jnp.min(x))
+    eps = sigma * jax.random.normal(key, (n, *x.shape), x.dtype)
+    return jax.vmap(jax.grad(f))(x + eps).mean(axis=0)
+
+
+class Convergence(NamedTuple):
+    """Integrated gradients of one x for every rule and every step count up to a maximum."""
+
+    methods: tuple  # the rules, in the order of the first axis below
+    n_steps: np.ndarray  # (max_steps,) 1, 2, ..., max_steps
+    attributions: jax.Array  # (methods, max_steps, *x.shape); NaN where a rule is undefined
+    delta: jax.Array  # (methods, max_steps) completeness_delta; NaN where undefined
+
+
+def convergence(
+    f: Callable, x: jax.Array, baseline: jax.Array | None = None, max_steps: int = 64,
+    methods: tuple = METHODS,
+) -> Convergence:
+    """Integrated gradients with each rule in `methods` and n_steps = 1..max_steps.
+
+    All of them in one vmapped call: each rule is padded to max_steps points with weight
+    0 (which add nothing). The trapezoid rule needs 2 points: its row for 1 step is NaN.
+    Run it under `jax.enable_x64(True)` with float64 x to see errors below float32's.
+    """
+    x = _check_input(x)
+    _check_f(f, x)
+    baseline = _check_baseline(baseline, x)
+    max_steps = check_int_range("max_steps", max_steps, 1, 1000)
+    methods = tuple(METHODS[check_choice("integration method", m, METHODS)] for m in methods)
+    alphas = np.zeros((len(methods), max_steps, max_steps))
+    weights = np.zeros_like(alphas)
+    defined = np.ones((len(methods), max_steps), bool)
+    for i, method in enumerate(methods):
+        for n in range(1, max_steps + 1):
+            if method == "trapezoid" and n == 1:
+                defined[i, 0] = False
+                continue
+            rule = quadrature(method, n)
+            alphas[i, n - 1, :n], weights[i, n - 1, :n] = rule.alphas, rule.weights
+    flat = Quadrature(alphas.reshape(-1, max_steps), weights.reshape(-1, max_steps))
+    every_rule = jax.vmap(lambda a, w: _path_integral(f, x, baseline, Quadrature(a, w)))
+    maps = jax.jit(every_rule)(*map(partial(jnp.asarray, dtype=x.dtype), flat))
+    maps = maps.reshape(len(methods), max_steps, *x.shape)
+    delta = jnp.sum(maps.reshape(len(methods), max_steps, -1), axis=-1) - (f(x) - f(baseline))
+    nan = jnp.asarray(np.where(defined, 0.0, np.nan), x.dtype)
+    return Convergence(methods, np.arange(1, max_steps + 1),
+                       maps + nan.reshape(nan.shape + (1,) * x.ndim), delta + nan)
+
+
+# --------------------------------------------------------------------------- no gradients
+
+
+def occlusion(
+    f: Callable, x: jax.Array, baseline: jax.Array | None = None, window=None
+) -> jax.Array:
+    """How much f drops when a window of features is set to the baseline (default zeros).
+
+    The window (a tuple of x.ndim sizes, default all 1: one feature at a time) slides
+    over every position with stride 1; each feature gets the mean drop f(x) - f(occluded)
+    of the windows that cover it. No gradients: f is evaluated once per position
+    (one vmapped call). Shape of x.
+    """
+    x = _check_input(x)
+    _check_f(f, x)
+    baseline = _check_baseline(baseline, x)
+    window = (1,) * x.ndim if window is None else tuple(window)
+    if len(window) != x.ndim:
+        raise ValueError(f"window must have one size per axis of x {x.shape}, got {window}")
+    for axis, (size, length) in enumerate(zip(window, x.shape, strict=True)):
+        check_int_range(f"window size on axis {axis}", size, 1, length)
+    masks = _window_masks(x.shape, window)  # (positions, *x.shape) bool
+    occluded = jnp.where(masks, baseline, x)
+    drops = f(x) - jax.vmap(f)(occluded)
+    return jnp.tensordot(drops, masks.astype(x.dtype), axes=1) / masks.sum(axis=0)
+
+
+def _window_masks(shape: tuple, window: tuple) -> np.ndarray:
+    starts = itertools.product(*(range(n - w + 1) for n, w in zip(shape, window, strict=True)))
+    masks = []
+    for start in starts:
+        mask = np.zeros(shape, bool)
+        mask[tuple(slice(s, s + w) for s, w in zip(start, window, strict=True))] = True
+        masks.append(mask)
+    return np.stack(masks)
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def rank_correlation(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Spearman's rank correlation of two maps of the same shape (ties get mean ranks).
+
+    1: same order of importance; 0: unrelated. O(size^2) memory: for maps up to a few
+    thousand features. Works under vmap.
+    """
+    if np.shape(a) != np.shape(b) or np.size(a) < 2:
+        raise ValueError("rank_correlation needs two maps of the same shape with at least 2 "
+                         f"features, got shapes {np.shape(a)} and {np.shape(b)}")
+    ra, rb = _ranks(jnp.ravel(a)), _ranks(jnp.ravel(b))
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return (ra @ rb) / jnp.sqrt((ra @ ra) * (rb @ rb))
+
+
+def _ranks(v: jax.Array) -> jax.Array:
+    """Ranks 1..n of v's entries, tied entries sharing their mean rank."""
+    less = jnp.sum(v[None, :] < v[:, None], axis=1)
+    equal = jnp.sum(v[None, :] == v[:, None], axis=1)
+    return less + (equal + 1) / 2
+
+
+def gaussian_blur(image: jax.Array, sigma: float) -> jax.Array:
+    """image: (height, width) blurred by a Gaussian of std `sigma` pixels.
+
+    Each output pixel is a weighted mean of the input pixels, weights exp(-d^2 / 2
+    sigma^2) along each axis, renormalised at the borders: a constant image stays
+    constant. A blurred copy of x is a common integrated-gradients baseline.
+    """
+    check_array("image", image, 2)
+    sigma = check_positive("sigma", sigma)
+    image = jnp.asarray(image)
+    rows = _blur_matrix(image.shape[0], sigma).astype(image.dtype)
+    cols = _blur_matrix(image.shape[1], sigma).astype(image.dtype)
+    return rows @ image @ cols.T
+
+
+def _blur_matrix(n: int, sigma: float) -> np.ndarray:
+    d = np.arange(n)[:, None] - np.arange(n)[None, :]
+    kernel = np.exp(-(d**2) / (2 * sigma**2))
+    return kernel / kernel.sum(axis=1, keepdims=True)
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def _plain_mlp(params: dict, x: jax.Array, phi) -> jax.Array:
+    """The logits (batch, out_dim) of a plain MLP (no norm, not residual) with activation phi."""
+    h, _ = _first_layer(phi, "none", x, params["W_in"], params["b_in"])
+    for W, b in zip(params["W"], params["b"], strict=True):  # unrolled: fast also unjitted
+        h, _ = _hidden_layer(phi, "none", False, True, h, W, b)
+    return h @ params["W_out"] + params["b_out"]
+
+
+def class_logit(params: dict, target, activation: str = "relu") -> Callable:
+    """f(x) = the logit of class `target` of a plain MLP (gradviz.init_mlp's params, no
+    norm, not residual) for ONE input x: (in_dim,): the f the attributions take.
+
+    Same numbers as `apply_mlp(params, x[None], activation)[0, target]`, but with the
+    activation fixed, so it compiles only that one; `target` may be traced.
+    """
+    phi = get_activation(activation)
+    return lambda x: _plain_mlp(params, x[None], phi)[0, target]
+
+
+def class_logits(params: dict, x: jax.Array, activation: str = "relu") -> jax.Array:
+    """(batch, out_dim): the logits of a plain MLP for x: (batch, in_dim), jitted with the
+    activation fixed (the numbers of `apply_mlp`)."""
+    check_mlp_input(params, x)
+    return _class_logits(params, x, activation=activation)
+
+
+@partial(jax.jit, static_argnames=("activation",))
+def _class_logits(params, x, activation):
+    return _plain_mlp(params, x, get_activation(activation))
+
+
+def active_fraction(
+    params: dict, x: jax.Array, activation: str = "relu", threshold: float = 0.01
+) -> jax.Array:
+    """(depth, width): for each hidden unit of a plain MLP (gradviz.init_mlp's params, no
+    norm, not residual), the fraction of the examples x: (batch, in_dim) at which its
+    activation derivative |phi'(z)| is at least `threshold`.
+
+    A unit at 0 is dead on these inputs (ReLU always off, or sigmoid/tanh saturated): no
+    gradient passes through it, so it shapes no gradient attribution either.
+    """
+    check_mlp_input(params, x)
+    threshold = check_positive("threshold", threshold)
+    return _active_fraction(params, x, threshold, activation=activation)
+
+
+@partial(jax.jit, static_argnames=("activation",))
+def _active_fraction(params, x, threshold, activation):
+    phi = get_activation(activation)
+    slope = derivative(phi)
+    h, z = _first_layer(phi, "none", x, params["W_in"], params["b_in"])
+
+    def step(h, layer):
+        W, b = layer
+        h, z = _hidden_layer(phi, "none", False, True, h, W, b)
+        return h, z
+
+    _, zs = lax.scan(step, h, (params["W"], params["b"]))
+    zs = jnp.concatenate([z[None], zs])  # (depth, batch, width)
+    return jnp.mean(jnp.abs(slope(zs)) >= threshold, axis=1)
+
+
+class AttributionMaps(NamedTuple):
+    """The four gradient attributions of a batch; each map has x's shape (batch, in_dim)."""
+
+    saliency: jax.Array
+    input_x_gradient: jax.Array
+    integrated_gradients: jax.Array
+    smoothgrad: jax.Array
+    logit: jax.Array  # (batch,) f(x): the explained logit
+    completeness_delta: jax.Array  # (batch,) sum(IG) - (f(x) - f(baseline))
+
+
+METHOD_NAMES = ("saliency", "input_x_gradient", "integrated_gradients", "smoothgrad")
+
+
+def attribution_maps(
+    params: dict,
+    x: jax.Array,
+    target: jax.Array,
+    key: jax.Array,
+    activation: str = "tanh",
+    baseline: jax.Array | None = None,
+    n_steps: int = 32,
+    n_samples: int = 25,
+    noise: float = 0.15,
+) -> AttributionMaps:
+    """Saliency, input x gradient, integrated gradients (Gauss-Legendre) and SmoothGrad
+    of the logit of class target[i] for each example x[i] of a plain MLP, in one jitted call.
+
+    x: (batch, in_dim); target: (batch,) integer classes; baseline: (in_dim,) shared or
+    (batch, in_dim), default zeros; key: SmoothGrad's noise (one split per example).
+    Compiles once per activation, shapes, n_steps and n_samples; values (parameters,
+    inputs, targets, baseline, noise) are traced.
+    """
+    check_mlp_input(params, x)
+    baseline = jnp.zeros(x.shape[1:], x.dtype) if baseline is None else baseline
+    if np.shape(baseline) not in (x.shape, x.shape[1:]):
+        raise ValueError(f"baseline must have shape {x.shape[1:]} or {x.shape}, got "
+                         f"{np.shape(baseline)}")
+    check_array("baseline", baseline, np.ndim(baseline))
+    if np.shape(target) != x.shape[:1]:
+        raise ValueError(f"target must have shape {x.shape[:1]} (one class per example), "
+                         f"got {np.shape(target)}")
+    _check_key(key)
+    check_int_range("n_steps", n_steps, 1, MAX_STEPS)
+    check_int_range("n_samples", n_samples, 1, MAX_SAMPLES)
+    noise = check_positive("noise", noise, allow_zero=True)
+    baseline = jnp.broadcast_to(jnp.asarray(baseline, x.dtype), x.shape)
+    return _attribution_maps(params, x, jnp.asarray(target), key, baseline, noise,
+                             activation=activation, n_steps=n_steps, n_samples=n_samples)
+
+
+@partial(jax.jit, static_argnames=("activation", "n_steps", "n_samples"))
+def _attribution_maps(params, x, target, key, baseline, noise, activation, n_steps,
+                      n_samples):
+    def one(x, target, key, baseline):
+        f = class_logit(params, target, activation)
+        ig = integrated_gradients(f, x, baseline, n_steps)
+        return AttributionMaps(
+            saliency(f, x), input_x_gradient(f, x), ig,
+            smoothgrad(f, x, key, n_samples, noise), f(x),
+            completeness_delta(f, ig, x, baseline))
+
+    return jax.vmap(one)(x, target, jax.random.split(key, x.shape[0]), baseline)
+
