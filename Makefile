@@ -1,9 +1,11 @@
 # gradviz: `make lab` to explore the notebooks, `make test` to check everything.
 #
-# Needs only GNU make and python3 (3.11). Every target that runs code first sets up
-# .venv itself: it creates the venv if missing and installs gradviz (editable) with its
-# [dev] extra, every package held to the exact version in constraints.txt. The stamp
-# .venv/.installed is remade whenever pyproject.toml or constraints.txt changes.
+# Needs only GNU make and python3 (3.11); `make test` also installs Debian's chromium with
+# apt-get where it is missing (the browser test drives it; sudo unless root). Every target
+# that runs code first sets up .venv itself: it creates the venv if missing and installs
+# gradviz (editable) with its [dev] extra, every package held to the exact version in
+# constraints.txt. The stamp .venv/.installed is remade whenever pyproject.toml or
+# constraints.txt changes.
 # Nothing unpinned is upgraded (not even pip).
 #
 # `make lock` re-resolves the newest releases into constraints.txt from a throwaway,
@@ -23,11 +25,14 @@ STAMP := $(VENV)/.installed
 LOCK_VENV := build/lock-venv
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k flow"`.
 PYTEST_ARGS ?=
+# The browser test drives Debian's Chromium (Playwright never downloads a browser here).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup lab test lint clean lock
+.PHONY: help setup browser lab test lint clean lock
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,10 +41,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP) ## Create .venv with the pinned versions (done by every target below)
 
-lab: setup ## Open JupyterLab on notebooks/ (localhost, token auth)
-	$(BIN)/jupyter lab notebooks/
+browser: ## Install Debian's chromium for the browser test, where it is missing
+	command -v chromium >/dev/null || test -x $(CHROMIUM) || \
+	  ($(SUDO) apt-get update && \
+	   $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 
-test: setup ## ruff, then one pytest run: unit tests + nbval over every notebook
+lab: setup ## Open JupyterLab on notebooks/ (localhost only, token auth)
+	$(BIN)/jupyter lab notebooks/ --ServerApp.ip=127.0.0.1
+
+test: setup browser ## ruff, then one pytest run: unit, browser and Binder tests + nbval
 	$(BIN)/ruff check .
 	JAX_PLATFORMS=cpu $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg -p no:cacheprovider $(PYTEST_ARGS)
 

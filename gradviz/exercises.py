@@ -213,3 +213,234 @@ def hint(name: str) -> str:
     if name not in EXERCISES:
         raise ValueError(f"unknown exercise {name!r}; expected one of: {', '.join(EXERCISES)}")
     return EXERCISES[name].hint
+
+
+# --------------------------------------------------------------------------- chapter 5
+
+from gradviz import attribution as _attribution  # noqa: E402
+
+
+def _ch5_trapezoid_miss(n: int = 20) -> float:
+    """The fraction of f(x) - f(x') that IG misses, on a linear f, with a trapezoid rule
+    whose n points all weigh 1/n except the halved ends."""
+    weights = np.full(n, 1.0 / n)
+    weights[[0, -1]] /= 2
+    rule = _attribution.Quadrature(np.linspace(0.0, 1.0, n), weights)
+    w = jax.numpy.linspace(-1.0, 2.0, 64)
+    x = digits(1).x[0]
+    ig = _attribution.integrated_gradients_with_rule(lambda v: v @ w, x, None, rule)
+    return float(1 - ig.sum() / (x @ w))
+
+
+def _ch5_logit():
+    """The logit of class 3 of a tanh MLP (width 64, depth 2, key 0) in float64, and the
+    first digit: call inside jax.enable_x64(True)."""
+    params = init_mlp(jax.random.PRNGKey(0), 64, 64, 2, 10)
+    params = jax.tree.map(lambda a: a.astype(np.float64), params)
+    return _attribution.class_logit(params, 3, "tanh"), digits(1).x[0].astype(np.float64)
+
+
+def _ch5_error(method: str, n_steps: int) -> float:
+    with jax.enable_x64(True):
+        f, x = _ch5_logit()
+        ig = _attribution.integrated_gradients(f, x, n_steps=n_steps, method=method)
+        return abs(float(_attribution.completeness_delta(f, ig, x)))
+
+
+def _ch5_middle_factor() -> float:
+    return _ch5_error("middle", 16) / _ch5_error("middle", 32)
+
+
+@cache
+def _ch5_gauss_steps(tolerance: float = 1e-6) -> int:
+    return next(n for n in range(1, 65) if _ch5_error("gauss-legendre", n) < tolerance)
+
+
+EXERCISES.update({
+    "ch5_trapezoid_miss": Exercise(
+        question="A trapezoid rule on n = 20 points that gives every point the weight 1/n "
+                 "and halves the two end weights: on a linear f, what fraction of "
+                 "f(x) - f(baseline) do its integrated gradients miss?",
+        hint="On a linear f every gradient along the path is the same w, so IG is "
+             "(x - baseline) * w times the sum of the weights. Add them up.",
+        truth=_ch5_trapezoid_miss,
+        accepts=lambda answer, truth: abs(float(answer) - truth) <= 0.05 * truth,
+        because=lambda truth: f"the weights sum to 1 - {truth:.3f}, so the sum of the "
+                              "attributions falls short by that fraction; spacing 1/(n - 1) "
+                              "needs weights 1/(n - 1).",
+    ),
+    "ch5_middle_factor": Exercise(
+        question="Integrated gradients with the middle (midpoint) rule: doubling the number "
+                 "of steps divides the completeness error by about what factor?",
+        hint="Measure it: completeness_delta with n_steps=16 and 32 (in float64: "
+             "with jax.enable_x64(True)), or read two points off the steps explorer. The "
+             "middle rule's error falls like 1/n^p for some p.",
+        truth=_ch5_middle_factor,
+        accepts=lambda answer, truth: abs(float(answer) - truth) <= 0.5,
+        because=lambda truth: f"measured {truth:.2f}: the middle rule's error falls like "
+                              "1/n^2 on a smooth f, so doubling n divides it by about 4.",
+    ),
+    "ch5_gauss_steps": Exercise(
+        question="A tanh MLP (gv.init_mlp(jax.random.PRNGKey(0), 64, 64, 2, 10)), the logit "
+                 "of class 3, the first digit, zero baseline, float64: with how few "
+                 "Gauss-Legendre steps is the completeness error below 1e-6?",
+        hint="Loop over n_steps = 1, 2, 3, ... with attribution.integrated_gradients(f, x, "
+             "n_steps=n) and attribution.completeness_delta inside "
+             "`with jax.enable_x64(True):`, using attribution.class_logit(params, 3, 'tanh').",
+        truth=_ch5_gauss_steps,
+        accepts=lambda answer, truth: (int(answer) <= truth + 1
+                                       and _ch5_error("gauss-legendre", int(answer)) < 1e-6),
+        because=lambda truth: f"{truth} steps: error {_ch5_error('gauss-legendre', truth):.1e}"
+                              f" (the middle rule at {truth} steps: "
+                              f"{_ch5_error('middle', truth):.1e}).",
+    ),
+})
+
+
+# --------------------------------------------------------------------------- chapter 3
+
+
+def ch3_bn_batch_two() -> float:
+    """The mean |z_hat| of a batch-normalised first layer on a batch of 2 digits."""
+    from gradviz.activations import linear
+    from gradviz.models import _first_layer
+
+    params = init_mlp(jax.random.PRNGKey(1), 64, 32, 2, 10, init="xavier")
+    _, z_hat = _first_layer(linear, "batch", digits(2).x, params["W_in"], params["b_in"])
+    return float(np.mean(np.abs(z_hat)))
+
+
+def ch3_isometry_top() -> float:
+    """The largest singular value of a 40-layer linear orthogonal net with gain 1.05."""
+    from gradviz.flow import jacobian_spectra
+
+    return float(jacobian_spectra(jax.random.PRNGKey(0), 32, 40, "linear", "orthogonal",
+                                  1.05).at(40)[0])
+
+
+def ch3_weight_decay_factor() -> float:
+    """w_after / w_before for one step of add_decayed_weights(0.01) + sgd(0.1), zero gradient."""
+    optimizer = optax.chain(optax.add_decayed_weights(0.01), optax.sgd(0.1))
+    params = {"W": np.full((3,), 2.0, np.float32)}
+    zero = {"W": np.zeros((3,), np.float32)}
+    updates, _ = optimizer.update(zero, optimizer.init(params), params)
+    return float(optax.apply_updates(params, updates)["W"][0] / params["W"][0])
+
+
+EXERCISES.update({
+    "ch3_bn_batch_two": Exercise(
+        question="A batch-normalised layer gets a batch of two examples: what is |z_hat|, "
+                 "the absolute value of every normalised pre-activation?",
+        hint="Batch norm computes, for each unit, (z - mean) / std over the batch. With two "
+             "numbers a and b, what are the mean and the standard deviation?",
+        truth=ch3_bn_batch_two,
+        accepts=lambda answer, truth: abs(float(answer) - truth) <= 0.01,
+        because=lambda truth: f"measured {truth:.4f}: the two values sit at mean ± std, so "
+                              "each normalises to +1 or -1 (short of 1 only by the eps under "
+                              "the square root). The layer keeps one bit per unit.",
+    ),
+    "ch3_isometry_top": Exercise(
+        question="A linear network of 40 square layers with orthogonal weights of gain 1.05: "
+                 "what is the largest singular value of its input-output Jacobian?",
+        hint="Each orthogonal layer multiplies the length of every vector by its gain. What "
+             "does a product of 40 of them do? Check with gv.flow.jacobian_spectra(key, 32, "
+             "40, 'linear', 'orthogonal', 1.05).at(40).",
+        truth=ch3_isometry_top,
+        accepts=lambda answer, truth: abs(float(answer) - truth) <= 0.02 * truth,
+        because=lambda truth: f"{truth:.3f} = 1.05^40, and so is the smallest: every "
+                              "singular value is the same (dynamical isometry, scaled).",
+    ),
+    "ch3_weight_decay_factor": Exercise(
+        question="SGD with learning rate 0.1 after optax.add_decayed_weights(0.01): on a step "
+                 "where the loss gradient is exactly 0, by what factor is every weight "
+                 "multiplied?",
+        hint="add_decayed_weights(wd) adds wd * w to the gradient; SGD then subtracts "
+             "lr times that. Write w_new in terms of w.",
+        truth=ch3_weight_decay_factor,
+        accepts=lambda answer, truth: abs(float(answer) - truth) <= 1e-5,
+        because=lambda truth: f"{truth:.4f} = 1 - lr * wd: each step shrinks every weight "
+                              "by the same fraction, whatever the loss says.",
+    ),
+})
+
+
+# --------------------------------------------------------------------------- chapter 4
+
+from gradviz import gradcheck as _gradcheck  # noqa: E402
+
+
+def _ch4_two_layer_sweep(eps_values, dtype: str = "float64"):
+    """The step-size sweep of the chapter's two-layer network (key 0)."""
+    params, x, y = _gradcheck.two_layer_example(jax.random.PRNGKey(0))
+    return _gradcheck.step_size_sweep(_gradcheck.two_layer_loss, params, x, y,
+                                      eps_values=eps_values, dtype=dtype)
+
+
+def _ch4_error_shrink() -> float:
+    """How many times smaller the float64 error is at eps = 1e-3 than at eps = 1e-2."""
+    error = _ch4_two_layer_sweep([1e-2, 1e-3]).error
+    return float(error[0] / error[1])
+
+
+def _ch4_mystery_leaf() -> str:
+    params, x, y = _gradcheck.two_layer_example(jax.random.PRNGKey(0))
+    report = _gradcheck.check_gradients(
+        _gradcheck.two_layer_loss, params, x, y,
+        grads=lambda p, x, y: _gradcheck.two_layer_backward(p, x, y, bug="mystery"))
+    return report.worst.path
+
+
+@cache
+def _ch4_float32_errors() -> dict:
+    """float32 error of the two-layer network's central difference at eps = 10^-k."""
+    eps = [10.0**-k for k in range(9)]
+    return dict(zip(eps, _ch4_two_layer_sweep(eps, "float32").error, strict=True))
+
+
+def _ch4_good_float32_eps(answer) -> bool:
+    errors = _ch4_float32_errors()
+    match = [err for eps, err in errors.items() if np.isclose(eps, float(answer), rtol=1e-6)]
+    return bool(match) and match[0] <= 3 * min(errors.values())
+
+
+EXERCISES.update({
+    "ch4_error_shrink": Exercise(
+        question="The two-layer network of this chapter, float64, central differences: "
+                 "how many times smaller is the relative error at eps = 1e-3 than at "
+                 "eps = 1e-2?",
+        hint="Both steps are far above round-off, so the truncation error rules. Taylor: "
+             "(f(p + eps) - f(p - eps)) / (2 eps) = f'(p) + eps^2 f'''(p) / 6 + ... "
+             "What does dividing eps by 10 do to eps^2? Check with step_size_sweep.",
+        truth=_ch4_error_shrink,
+        accepts=lambda answer, truth: abs(np.log10(float(answer) / truth)) <= 0.3,
+        because=lambda truth: f"measured {truth:.0f}x: the error is O(eps^2), so 10 times "
+                              "smaller steps give about 100 times smaller errors.",
+    ),
+    "ch4_mystery_leaf": Exercise(
+        question="gradcheck.two_layer_backward(params, x, y, bug='mystery') has one more "
+                 "planted bug. Which parameter's gradient does it corrupt (W1, b1, W2 or "
+                 "b2)?",
+        hint="Pass grads=lambda p, x, y: two_layer_backward(p, x, y, bug='mystery') to "
+             "check_gradients and read the verdict column (or report.worst.path).",
+        truth=_ch4_mystery_leaf,
+        accepts=lambda answer, truth: str(answer).strip().strip("'\"[]").lower()
+        == truth.lower(),
+        because=lambda truth: f"{truth}: the only 'wrong' row. Its analytic value is m = 8 "
+                              "times too small: d_out.mean(axis=0) already divides by m, "
+                              "and the line divides once more.",
+    ),
+    "ch4_float32_eps": Exercise(
+        question="The two-layer network in float32: which power of ten, eps = 1e-8, "
+                 "1e-7, ..., 1e-1 or 1, gives central differences their smallest error "
+                 "(within 3x of the best)?",
+        hint="Round-off grows like machine_eps |f| / eps (float32's machine_eps is about "
+             "1.2e-7), truncation like eps^2. Try step_size_sweep(..., dtype='float32'), "
+             "or the step-size explorer with dtype float32.",
+        truth=lambda: min((e for e, err in _ch4_float32_errors().items()),
+                          key=_ch4_float32_errors().get),
+        accepts=lambda answer, truth: _ch4_good_float32_eps(answer),
+        because=lambda truth: f"eps = {truth:g} is best in float32, where the round-off "
+                              "and truncation errors meet; float64 allows much smaller steps "
+                              "and reaches far smaller errors.",
+    ),
+})

@@ -15,7 +15,9 @@ import numpy as np
 import optax
 from jax import lax
 
-from gradviz.activations import activation_index, with_activation
+from gradviz import theory
+from gradviz.activations import activation_index, derivative, with_activation
+from gradviz.init import _weight_from_normal, init_index
 from gradviz.models import (
     _first_layer,
     _hidden_layer,
@@ -29,7 +31,7 @@ from gradviz.models import (
     resolve_depth,
     resolve_length,
 )
-from gradviz.validate import check_choice, check_positive
+from gradviz.validate import check_choice, check_int_range, check_positive
 
 LOSSES: tuple[str, ...] = ("cross_entropy", "mse")
 
@@ -336,3 +338,152 @@ def loss_slice(loss_fn, params, direction, alphas) -> LossSlice:
 
     loss, slope = jax.jit(jax.vmap(jax.value_and_grad(along)))(jnp.asarray(alphas))
     return LossSlice(alphas, np.asarray(loss), np.asarray(slope))
+
+
+# --------------------------------------------------------------------------- chapter 3
+
+
+def scale_mlp(unit_params: dict, sigma_w, sigma_b) -> dict:
+    """The MLP with hidden weights scaled by sigma_w and hidden biases by sigma_b.
+
+    From unit_params = init_mlp(key, ..., init="gaussian", scale=1.0, bias_scale=1.0)
+    it gives the network init_mlp(key, ..., "gaussian", scale=sigma_w,
+    bias_scale=sigma_b) draws (same key: same random numbers, to rounding); the read-out
+    is left alone. sigma_w, sigma_b may be traced: a grid of them is one vmap.
+    """
+    scaled = dict(unit_params)
+    for name in ("W_in", "W"):
+        scaled[name] = sigma_w * unit_params[name]
+    for name in ("b_in", "b"):
+        scaled[name] = sigma_b * unit_params[name]
+    return scaled
+
+
+class PhaseDiagram(NamedTuple):
+    """Measured growth of the backpropagated signal over a grid of MLPs at initialisation.
+
+    log_gain[i, j] belongs to sigma_b[i] and sigma_w[j]: the mean natural log of the
+    factor by which ||dL/dh_l|| grows per layer going back,
+    log(||dL/dh_1|| / ||dL/dh_depth||) / (depth - 1). Below 0 gradients vanish (ordered
+    phase), above 0 they explode (chaotic phase); the edge of chaos is where it crosses 0.
+    """
+
+    sigma_w: np.ndarray  # (n_w,)
+    sigma_b: np.ndarray  # (n_b,)
+    log_gain: np.ndarray  # (n_b, n_w); inf or NaN where the signal overflowed or hit 0
+    critical_sigma_w: np.ndarray  # (n_b,) mean-field theory's edge of chaos (NaN: none)
+    activation: str
+    depth: int
+
+
+@partial(jax.jit, static_argnames=("loss",))
+def _phase_grid(unit_params, x, y, sigma_ws, sigma_bs, act_index, loss):
+    depth = mlp_depth(unit_params)
+
+    def log_gain(sigma_w, sigma_b):
+        params = scale_mlp(unit_params, sigma_w, sigma_b)
+        arrays = mlp_flow_arrays(params, x, y, act_index, False, "none", depth, 0.0, 0.01,
+                                 loss=loss)
+        signal = arrays["signal_norm"]
+        return (jnp.log(signal[0]) - jnp.log(signal[-1])) / (depth - 1)
+
+    over_w = jax.vmap(log_gain, in_axes=(0, None))
+    return jax.vmap(over_w, in_axes=(None, 0))(sigma_ws, sigma_bs)
+
+
+def phase_diagram(
+    unit_params: dict,
+    x: jax.Array,
+    y: jax.Array,
+    sigma_ws,
+    sigma_bs,
+    activation: str = "tanh",
+    loss: str = "cross_entropy",
+) -> PhaseDiagram:
+    """The log gain per layer of the backpropagated signal for every (sigma_b, sigma_w).
+
+    unit_params: init_mlp(key, in_dim, width, depth, out_dim, init="gaussian",
+    scale=1.0, bias_scale=1.0), depth >= 2; each grid point is scale_mlp(unit_params,
+    sigma_w, sigma_b): the same random draw at every point. x: (batch, in_dim), y as in
+    gradient_flow; sigma_ws: (n_w,), sigma_bs: (n_b,). One jitted, doubly vmapped pass
+    over the grid: a new grid of the same size or a new activation does not recompile.
+    """
+    check_mlp_input(unit_params, x)
+    depth = mlp_depth(unit_params)
+    if depth < 2:
+        raise ValueError("phase_diagram needs depth >= 2 (a gain between layers)")
+    check_targets(y, np.shape(x)[0], unit_params["W_out"].shape[1], loss)
+    grid = {}
+    for name, values in (("sigma_ws", sigma_ws), ("sigma_bs", sigma_bs)):
+        array = np.asarray(values, dtype=np.float32)
+        if array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array) & (array >= 0)):
+            raise ValueError(f"{name} must be a non-empty 1-D array of finite numbers >= 0, "
+                             f"got {values!r}")
+        grid[name] = array
+    index = activation_index(activation)
+    gain = _phase_grid(unit_params, x, y, jnp.asarray(grid["sigma_ws"]),
+                       jnp.asarray(grid["sigma_bs"]), index, loss=loss)
+    critical = theory.critical_sigma_w(grid["sigma_bs"], activation)
+    return PhaseDiagram(grid["sigma_ws"], grid["sigma_bs"], np.asarray(gain),
+                        np.asarray(critical), activation, depth)
+
+
+class JacobianSpectra(NamedTuple):
+    """Singular values of the input-output Jacobian d h_d / d h_0 of a deep square net at
+    initialisation, for every depth d = 1..max_depth."""
+
+    singular_values: np.ndarray  # (max_depth, width): row d-1 for depth d, largest first
+
+    def at(self, depth: int) -> np.ndarray:
+        """(width,) the singular values for a network of `depth` layers."""
+        depth = check_int_range("depth", depth, 1, len(self.singular_values))
+        return self.singular_values[depth - 1]
+
+
+@partial(jax.jit, static_argnames=("width", "max_depth"))
+def _spectra(key, scheme_index, scale, bias_scale, act_index, width, max_depth):
+    k_input, k_weights, k_biases = jax.random.split(key, 3)
+    layer_keys = jax.random.split(k_weights, max_depth)
+    weights = jax.vmap(lambda k: _weight_from_normal(
+        jax.random.normal(k, (width, width)), scheme_index, scale))(layer_keys)
+    biases = bias_scale * jax.random.normal(k_biases, (max_depth, width))
+    h0 = jax.random.normal(k_input, (width,))
+
+    def run(phi):
+        def layer(carry, wb):
+            h, jac = carry
+            W, b = wb
+            z = h @ W + b
+            jac = (jac @ W) * derivative(phi)(z)  # row convention: dh_l = dh_0 @ jac
+            return (phi(z), jac), jnp.linalg.svd(jac, compute_uv=False)
+
+        return lax.scan(layer, (h0, jnp.eye(width)), (weights, biases))[1]
+
+    return with_activation(act_index, run)
+
+
+def jacobian_spectra(
+    key: jax.Array,
+    width: int,
+    max_depth: int,
+    activation: str = "tanh",
+    init: str = "gaussian",
+    scale: float = 1.0,
+    bias_scale: float = 0.0,
+) -> JacobianSpectra:
+    """Singular values of d h_d / d h_0 for depths d = 1..max_depth of one random net.
+
+    The net: h_0 ~ N(0, I) of size `width`, then h_l = phi(h_{l-1} @ W_l + b_l) with
+    square W_l drawn by gradviz.init's `init` scheme with gain `scale`, b_l ~ N(0,
+    bias_scale^2). The Jacobian is the product of W_l diag(phi'(z_l)) over the layers. All
+    singular values near 1 (dynamical isometry) pass every direction of the signal back
+    unchanged: a linear net with orthogonal weights has all of them exactly scale^d.
+    Moving a depth slider just picks a row: `.at(depth)`.
+    """
+    check_int_range("width", width, 1, 1024)
+    check_int_range("max_depth", max_depth, 1, 1024)
+    check_positive("init scale", scale, allow_zero=True)
+    check_positive("bias scale", bias_scale, allow_zero=True)
+    values = _spectra(key, init_index(init), scale, bias_scale, activation_index(activation),
+                      width=width, max_depth=max_depth)
+    return JacobianSpectra(np.asarray(values))

@@ -40,7 +40,10 @@ def rescale(ax: Axes) -> None:
     if ax.get_yscale() == "log" and not any(
         np.any(np.asarray(line.get_ydata(), dtype=float) > 0) for line in ax.lines
     ):
-        return  # nothing finite to show (overflow): keep the last limits
+        low, high = ax.get_ylim()  # nothing finite to show (overflow): keep the last
+        if not 0 < low < high:  # limits, or give a fresh axis a valid log range
+            ax.set_ylim(1e-3, 1e3)
+        return
     ax.autoscale_view()
 
 
@@ -151,10 +154,129 @@ def flow_summary(stats: FlowStats) -> str:
     if depth == 1:
         return f"One layer: ||dL/dh_1|| = {signal[0]:.2g}."
     if signal[-1] == 0 or signal[0] == 0:
-        return (f"The signal is exactly 0 at layer {1 + int(np.flatnonzero(signal == 0)[-1])}"
-                " and below (dead units pass no gradient).")
+        layer = 1 + int(np.flatnonzero(signal == 0)[-1])
+        if np.asarray(stats.dead_fraction)[layer - 1] >= 1:
+            why = f"every unit of layer {layer} is dead and passes no gradient"
+        else:
+            why = "it fell below the smallest float32 number (underflow)"
+        return f"The signal is exactly 0 at layer {layer} and below: {why}."
     total = signal[0] / signal[-1]
     factor = total ** (1 / (depth - 1))
     verb = "shrinks" if factor < 1 else "grows"
     return (f"Going back one layer, the signal {verb} {factor:.2f}x; "
             f"layer 1 gets {total:.1e} of layer {depth}'s signal.")
+
+
+# --------------------------------------------------------------------------- attribution maps
+
+MAP_STYLES = {  # kind -> colormap: the input, a magnitude (>= 0), a signed attribution
+    "input": "gray_r",
+    "magnitude": "viridis",
+    "signed": "RdBu_r",
+}
+
+
+def draw_maps(axes, maps, titles, kinds, shape=(8, 8)) -> list:
+    """Draw one map per axis as an image of `shape` (each map: shape or flat).
+
+    kinds: "input", "magnitude" (colour from 0 to its max) or "signed" (red positive,
+    blue negative, white 0, symmetric limits). Returns the AxesImages for `update_maps`.
+    """
+    images = []
+    for ax, title, kind in zip(axes, titles, kinds, strict=True):
+        image = ax.imshow(np.zeros(shape), cmap=MAP_STYLES[kind])
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        images.append(image)
+    update_maps(images, maps, kinds, shape)
+    return images
+
+
+def update_maps(images, maps, kinds, shape=(8, 8)) -> None:
+    """Put new maps into the images of `draw_maps`, with limits that fit each map."""
+    for image, values, kind in zip(images, maps, kinds, strict=True):
+        values = np.asarray(values, dtype=np.float64).reshape(shape)
+        image.set_data(values)
+        top = float(np.nanmax(np.abs(values))) if np.any(np.isfinite(values)) else 1.0
+        top = top if top > 0 else 1.0
+        if kind == "signed":
+            image.set_clim(-top, top)
+        elif kind == "magnitude":
+            image.set_clim(0.0, top)
+        else:
+            low, high = float(np.nanmin(values)), float(np.nanmax(values))
+            image.set_clim(low, high if high > low else low + 1.0)
+
+
+# --------------------------------------------------------------------------- chapter 3: fixes
+
+PALETTE = ("vermillion", "blue", "green", "orange", "purple", "sky", "black")
+
+
+def color_of(index: int) -> str:
+    """The index-th colour of the Okabe-Ito palette, cycling."""
+    return COLORS[PALETTE[index % len(PALETTE)]]
+
+
+def draw_signal_profiles(ax: Axes, flows: dict, xlabel: str = "layer l") -> dict:
+    """||dL/dh_l|| against layer l (or time step) for several networks (name ->
+    FlowStats or RNNFlowStats), log y.
+
+    Returns name -> Line2D.
+    """
+    lines = {}
+    for i, (name, stats) in enumerate(flows.items()):
+        layers = np.arange(1, len(stats.signal_norm) + 1)
+        lines[name] = ax.semilogy(layers, finite_or_nan(stats.signal_norm), "o-", ms=2,
+                                  color=color_of(i), label=name)[0]
+    ax.set(xlabel=xlabel, ylabel="||dL/dh||", title="Gradient flow at initialisation")
+    few_ticks(ax)
+    return lines
+
+
+def draw_runs(ax: Axes, curves: dict, ylabel: str, log: bool = False) -> dict:
+    """Training curves over several seeds: for each name -> values (runs, steps), the
+    mean over runs as a line and the range (min to max) as a shaded band.
+
+    Returns name -> (Line2D, band). Steps where a run overflowed leave a gap.
+    """
+    artists = {}
+    for i, (name, values) in enumerate(curves.items()):
+        values = finite_or_nan(values)
+        steps = np.arange(values.shape[1])
+        with np.errstate(all="ignore"):
+            mean, low, high = values.mean(0), values.min(0), values.max(0)
+        line = ax.plot(steps, mean, color=color_of(i), lw=1.2, label=name)[0]
+        band = ax.fill_between(steps, low, high, color=color_of(i), alpha=0.2, lw=0)
+        artists[name] = (line, band)
+    if log:
+        ax.set_yscale("log")
+    ax.set(xlabel="step", ylabel=ylabel)
+    few_ticks(ax)
+    return artists
+
+
+def draw_fix(axes, flows: dict, logs: dict, title: str = "", xlabel: str = "layer l") -> None:
+    """One fix, before and after, on three axes: the gradient flow at initialisation
+    (name -> FlowStats), then training loss and test accuracy over seeds (name ->
+    TrainLog with a leading runs axis, as from gradviz.train.train_mlp_seeds).
+    Logs without a test set show the training accuracy; mse logs show the loss only."""
+    ax_flow, ax_loss, ax_acc = axes
+    draw_signal_profiles(ax_flow, flows, xlabel)
+    draw_runs(ax_loss, {name: log.loss for name, log in logs.items()}, "training loss",
+              log=True)
+    ax_loss.set_title("Loss (mean, range over seeds)")
+    first = next(iter(logs.values()))
+    if first.test_accuracy is not None or first.accuracy is not None:
+        field = "test_accuracy" if first.test_accuracy is not None else "accuracy"
+        curves = {name: getattr(log, field) for name, log in logs.items()}
+        draw_runs(ax_acc, curves, field.replace("_", " "))
+        ax_acc.set(ylim=(0, 1), title="Accuracy (mean, range over seeds)")
+    elif first.test_loss is not None:
+        draw_runs(ax_acc, {name: log.test_loss for name, log in logs.items()}, "test loss",
+                  log=True)
+        ax_acc.set_title("Test loss (mean, range over seeds)")
+    ax_flow.legend(fontsize=7)
+    if title:
+        ax_flow.figure.suptitle(title, fontsize=10)

@@ -39,18 +39,20 @@ import optax
 from jax import lax
 
 from gradviz.activations import ACTIVATIONS, activation_index
-from gradviz.flow import check_targets, loss_value, safe_norm
+from gradviz.flow import LOSSES, check_targets, loss_value, safe_norm
 from gradviz.models import (
     _mlp_forward,
     _mlp_readout,
     _rnn_forward,
     check_mlp_input,
     check_rnn_input,
+    init_mlp,
+    init_rnn,
     mlp_depth,
     mlp_options,
     rnn_cell,
 )
-from gradviz.validate import check_int_range
+from gradviz.validate import check_choice, check_int_range, check_positive
 
 MAX_STEPS = 1_000_000
 
@@ -357,3 +359,153 @@ def _check_training_set(x, y, out_dim, loss, optimizer, steps, batch_size) -> No
     check_int_range("steps", steps, 1, MAX_STEPS)
     if batch_size is not None:
         check_int_range("batch_size", batch_size, 1, n)
+
+
+# --------------------------------------------------------------------------- chapter 3: fixes
+
+
+def clip_weights(limit: float) -> optax.GradientTransformation:
+    """Weight clipping: after the step, every parameter is clipped to [-limit, limit].
+
+    Unlike gradient clipping (optax.clip, optax.clip_by_global_norm), which bounds the
+    step, this bounds the weights themselves (as in the original Wasserstein GAN). Put it
+    last in an optax.chain, e.g. optax.chain(optax.sgd(0.1), clip_weights(0.5)): it turns
+    the update u into clip(p + u) - p, so it needs the parameters p.
+    """
+    limit = check_positive("weight clipping limit", limit)
+
+    def init(params):
+        return optax.EmptyState()
+
+    def update(updates, state, params=None):
+        if params is None:
+            raise ValueError("clip_weights needs the parameters: optimizer.update(g, s, params)")
+        clipped = jax.tree.map(lambda p, u: jnp.clip(p + u, -limit, limit) - p, params, updates)
+        return clipped, state
+
+    return optax.GradientTransformation(init, update)
+
+
+class Spread(NamedTuple):
+    """Mean and spread over runs (axis 0) of a recorded quantity; each field has the
+    shape of one run's values, e.g. (steps,)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    low: np.ndarray  # the smallest value over the runs
+    high: np.ndarray  # the largest
+
+
+def across_runs(values) -> Spread:
+    """Mean, standard deviation, min and max over the runs of values: (runs, ...).
+
+    A run that overflowed (inf/NaN) makes the mean NaN at those steps: it is not hidden.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim < 1 or values.shape[0] < 1:
+        raise ValueError(f"values must have a leading runs axis, got shape {values.shape}")
+    return Spread(values.mean(0), values.std(0), values.min(0), values.max(0))
+
+
+def _seed_keys(keys) -> jax.Array:
+    keys = jnp.asarray(keys)
+    if keys.ndim != 2 or keys.shape[0] < 1:
+        raise ValueError("keys must be a stack of PRNG keys, e.g. jax.random.split(key, 3), "
+                         f"got shape {keys.shape}")
+    return keys
+
+
+def train_mlp_seeds(
+    keys: jax.Array,
+    x: jax.Array,
+    y: jax.Array,
+    optimizer: optax.GradientTransformation,
+    steps: int,
+    width: int,
+    depth: int,
+    init: str = "xavier",
+    scale: float = 1.0,
+    bias_scale: float = 0.0,
+    **options,
+) -> TrainLog:
+    """One MLP configuration trained from several seeds at once (jax.vmap over keys).
+
+    keys: (runs, 2), e.g. jax.random.split(key, 3). Run i draws its network with
+    gradviz.init_mlp(split(keys[i])[0], in_dim, width, depth, out_dim, init, scale,
+    bias_scale) and its minibatches with split(keys[i])[1]; `options` go to train_mlp
+    (batch_size, activation, residual, norm, loss, x_test, y_test). The log's arrays
+    have a leading runs axis.
+    """
+    keys = _seed_keys(keys)
+    out_dim = params_out_dim(y, options.get("loss", "cross_entropy"))
+
+    def run(key):
+        init_key, batch_key = jax.random.split(key)
+        params = init_mlp(init_key, np.shape(x)[1], width, depth, out_dim, init=init,
+                          scale=scale, bias_scale=bias_scale)
+        return train_mlp(batch_key, params, x, y, optimizer, steps, **options)
+
+    return jax.vmap(run)(keys)
+
+
+def train_rnn_seeds(
+    keys: jax.Array,
+    xs: jax.Array,
+    y: jax.Array,
+    optimizer: optax.GradientTransformation,
+    steps: int,
+    hidden: int,
+    cell: str = "vanilla",
+    init_options: dict | None = None,
+    **options,
+) -> TrainLog:
+    """One RNN/GRU configuration trained from several seeds at once (jax.vmap over keys).
+
+    As train_mlp_seeds: run i draws gradviz.init_rnn(split(keys[i])[0], in_dim, hidden,
+    out_dim, cell, **init_options) and its minibatches with split(keys[i])[1]; `options`
+    go to train_rnn. The log's arrays have a leading runs axis.
+    """
+    keys = _seed_keys(keys)
+    out_dim = params_out_dim(y, options.get("loss", "mse"))
+
+    def run(key):
+        init_key, batch_key = jax.random.split(key)
+        params = init_rnn(init_key, np.shape(xs)[-1], hidden, out_dim, cell=cell,
+                          **(init_options or {}))
+        return train_rnn(batch_key, params, xs, y, optimizer, steps, **options)
+
+    return jax.vmap(run)(keys)
+
+
+def params_out_dim(y, loss: str) -> int:
+    """The read-out size a task needs: the number of classes (labels 0..max) for
+    cross-entropy, the targets' last dimension for mse."""
+    check_choice("loss", loss, LOSSES)
+    if loss == "cross_entropy":
+        return int(np.max(np.asarray(y))) + 1
+    return int(np.shape(y)[-1])
+
+
+def describe_runs(log: TrainLog) -> str:
+    """One line on a log of several runs (leading runs axis): the last step's training
+    loss and accuracy (test accuracy when recorded), as mean ± standard deviation over
+    the runs with the range, and how many runs hit inf/NaN."""
+    parts = []
+    fields = [("training loss", log.loss)]
+    if log.test_loss is not None:
+        fields.append(("test loss", log.test_loss))
+    if log.test_accuracy is not None:
+        fields.append(("test accuracy", log.test_accuracy))
+    elif log.accuracy is not None:
+        fields.append(("training accuracy", log.accuracy))
+    for name, values in fields:
+        values = np.asarray(values)
+        if values.ndim != 2:
+            raise ValueError("describe_runs needs a log of several runs (from jax.vmap), "
+                             f"got {name} of shape {values.shape}")
+        last = across_runs(values[:, -1])
+        parts.append(f"{name} {last.mean:.3g} ± {last.std:.2g} ({last.low:.3g} to {last.high:.3g})")
+    overflowed = sum(step is not None for step in log.first_nonfinite_step)
+    runs = np.shape(log.loss)[0]
+    tail = f"; {overflowed} of {runs} runs hit inf/NaN" if overflowed else ""
+    return ", ".join(parts) + tail

@@ -8,6 +8,7 @@ backends, Colab) the same controls redraw a static image inside an Output widget
 
 import importlib.util
 import sys
+import warnings
 
 import ipywidgets as widgets
 import jax
@@ -198,7 +199,9 @@ class FlowExplorer(Explorer):
         self.stats = self._flow()
         update_flow(self.artists, self.stats, self._theory())
         if self.artists.signal.axes.get_yscale() != self.yscale.value:
-            self.artists.signal.axes.set_yscale(self.yscale.value)
+            with warnings.catch_warnings():  # all-inf/NaN data: nothing to show on a log axis
+                warnings.simplefilter("ignore", UserWarning)
+                self.artists.signal.axes.set_yscale(self.yscale.value)
             few_ticks(self.artists.signal.axes)
         gain = ""
         if self.model.value == "MLP":
@@ -427,4 +430,420 @@ class ClipExplorer(Explorer):
             f"{lengths['none']:.3g} unclipped, {lengths['global norm']:.3g} by global norm "
             f"(cos = {cosines['global norm']:.2f} with the gradient: same direction), "
             f"{lengths['value']:.3g} by value (cos = {cosines['value']:.2f}).")
+        self.redraw()
+
+
+# --------------------------------------------------------------------------- attributions
+
+from gradviz import attribution as _attribution  # noqa: E402
+from gradviz.plots import draw_maps, update_maps  # noqa: E402
+
+MAP_TITLES = ("input", "saliency |df/dx|", "input × gradient", "integrated gradients",
+              "SmoothGrad")
+MAP_KINDS = ("input", "magnitude", "signed", "signed", "signed")
+
+
+class AttributionExplorer(Explorer):
+    """A digit and four gradient attributions of the logit of the class a model predicts.
+
+    models: {name: (params, activation)} plain MLPs from gradviz.init_mlp; x: (n, 64)
+    digit images, y: (n,) labels; baselines: {name: (64,) image} for integrated gradients.
+    Controls: model, example, baseline. The maps of all n examples are computed at once
+    for each (model, baseline) pair (one jitted call, compiled once per model shape and
+    activation when the explorer is made); moving a control never compiles.
+    """
+
+    def __init__(self, models: dict, x, y, baselines: dict, model=None, index=0,
+                 baseline=None, n_steps=32, seed=0):
+        if not models or not baselines:
+            raise ValueError("give at least one model and one baseline")
+        model = next(iter(models)) if model is None else model
+        baseline = next(iter(baselines)) if baseline is None else baseline
+        check_choice("model", model, list(models))
+        check_choice("baseline", baseline, list(baselines))
+        check_int_range("example", index, 0, len(x) - 1)
+        super().__init__(figsize=(10, 2.6))
+        self.models, self.x, self.y, self.baselines = models, x, y, baselines
+        self.n_steps, self.key = n_steps, jax.random.PRNGKey(seed)
+        self._cache = {}
+        style = {"description_width": "initial"}
+        self.model = widgets.Dropdown(options=list(models), value=model, description="model")
+        self.example = widgets.IntSlider(index, 0, len(x) - 1, description="example",
+                                         style=style)
+        self.baseline = widgets.Dropdown(options=list(baselines), value=baseline,
+                                         description="IG baseline", style=style)
+        self.controls = [self.model, self.example, self.baseline]
+        for name in models:  # compile each model now, not on a control change
+            self.compute(name, baseline)
+        axes = self.fig.subplots(1, 5)
+        self.images = draw_maps(axes, self.panels(), MAP_TITLES, MAP_KINDS)
+        self.fig.tight_layout()
+        self.widget = self.layout(self.controls)
+        for control in self.controls:
+            control.observe(self.update, names="value")
+        self.update()
+
+    def compute(self, model: str, baseline: str) -> _attribution.AttributionMaps:
+        """The attributions of every example for the class `model` predicts (cached)."""
+        if (model, baseline) not in self._cache:
+            params, activation = self.models[model]
+            target = jnp.argmax(_attribution.class_logits(params, self.x, activation), axis=-1)
+            self._cache[model, baseline] = _attribution.attribution_maps(
+                params, self.x, target, self.key, activation, self.baselines[baseline],
+                self.n_steps)
+        return self._cache[model, baseline]
+
+    @property
+    def maps(self) -> _attribution.AttributionMaps:
+        """The maps of the current example (each with a batch axis of 1)."""
+        i = self.example.value
+        every = self.compute(self.model.value, self.baseline.value)
+        return jax.tree.map(lambda a: a[i : i + 1], every)
+
+    def panels(self) -> list:
+        """The five images shown: the input and the four maps of the current example."""
+        m = self.maps
+        return [self.x[self.example.value], m.saliency[0], m.input_x_gradient[0],
+                m.integrated_gradients[0], m.smoothgrad[0]]
+
+    def update(self, change=None) -> None:
+        """Show the maps for the controls' values; redraw the images in place."""
+        update_maps(self.images, self.panels(), MAP_KINDS)
+        self.summary.value = attribution_summary(
+            self.maps, self.y[self.example.value], self.baseline.value)
+        self.redraw()
+
+
+def attribution_summary(maps, label, baseline: str) -> str:
+    """One line: what the model predicts, and how the maps agree with integrated gradients."""
+    ig = np.abs(np.asarray(maps.integrated_gradients[0]))
+    agree = []
+    for name in ("saliency", "input_x_gradient", "smoothgrad"):
+        r = float(_attribution.rank_correlation(np.abs(getattr(maps, name)[0]), ig))
+        agree.append(f"{name} {r:.2f}")
+    return (f"Label {int(label)}; explained: the logit {float(maps.logit[0]):.2f} of the "
+            f"predicted class. IG from the {baseline} baseline misses completeness by "
+            f"{abs(float(maps.completeness_delta[0])):.1e}. Rank correlation of |map| with "
+            f"|IG|: " + ", ".join(agree).replace("_", " ") + ".")
+
+
+class CompletenessExplorer(Explorer):
+    """How fast each quadrature rule's integrated gradients reach completeness.
+
+    Left: |sum(IG) - (f(x) - f(baseline))| against the number of steps, for every rule
+    (computed in float64 for 1..max_steps steps when the explorer is made). Right: the
+    IG map of each rule at the chosen number of steps. The slider only selects.
+    """
+
+    def __init__(self, params, x, target, baseline=None, activation="tanh", n_steps=4,
+                 max_steps=64):
+        check_int_range("max_steps", max_steps, 2, 256)
+        check_int_range("n_steps", n_steps, 1, max_steps)
+        super().__init__(figsize=(10, 4.2))
+        with jax.enable_x64(True):
+            as64 = lambda a: jnp.asarray(a, jnp.float64)  # noqa: E731
+            f = _attribution.class_logit(jax.tree.map(as64, params), target, activation)
+            base = None if baseline is None else as64(baseline)
+            self.table = _attribution.convergence(f, as64(x), base, max_steps)
+            self.difference = float(f(as64(x)) - f(jnp.zeros_like(as64(x)) if base is None
+                                                      else base))
+        self.errors = np.abs(np.asarray(self.table.delta))
+        self.steps = widgets.IntSlider(n_steps, 1, max_steps, description="steps",
+                                       style={"description_width": "initial"})
+        grid = self.fig.add_gridspec(2, 6)
+        ax_err = self.fig.add_subplot(grid[:, :3])
+        palette = [COLORS[c] for c in ("blue", "orange", "green", "vermillion", "purple")]
+        for method, errors, color in zip(self.table.methods, self.errors, palette,
+                                         strict=False):
+            ax_err.loglog(self.table.n_steps, np.maximum(errors, 1e-17), "-", color=color,
+                          label=method)
+        ax_err.set(xlabel="steps (gradient evaluations)", ylabel="|completeness error|",
+                   title="Integrated gradients: completeness")
+        ax_err.legend(fontsize=7)
+        few_ticks(ax_err)
+        self.marker = ax_err.axvline(n_steps, color="black", lw=1, ls="--")
+        positions = [grid[0, 3], grid[0, 4], grid[0, 5], grid[1, 3], grid[1, 4]]
+        map_axes = [self.fig.add_subplot(p) for p in positions]
+        self.images = draw_maps(map_axes, self.panels(n_steps), self.table.methods,
+                                ["signed"] * len(self.table.methods))
+        self.fig.tight_layout()
+        self.widget = self.layout([self.steps])
+        self.steps.observe(self.update, names="value")
+        self.update()
+
+    def panels(self, n: int) -> list:
+        return list(np.asarray(self.table.attributions[:, n - 1]))
+
+    def update(self, change=None) -> None:
+        """Show the maps and errors at the chosen number of steps."""
+        n = self.steps.value
+        update_maps(self.images, self.panels(n), ["signed"] * len(self.images))
+        self.marker.set_xdata([n, n])
+        errors = ", ".join(f"{m} {e:.1e}" for m, e in zip(self.table.methods,
+                                                          self.errors[:, n - 1], strict=True))
+        self.summary.value = (f"{n} steps; f(x) - f(baseline) = {self.difference:.3f}; "
+                              f"|completeness error|: {errors}.").replace("nan", "undefined")
+        self.redraw()
+
+
+# --------------------------------------------------------------------------- chapter 3
+
+from gradviz.flow import jacobian_spectra, phase_diagram, scale_mlp  # noqa: E402
+
+
+class PhaseDiagramExplorer(Explorer):
+    """The edge of chaos, measured: a heat map of the log gain per layer of the
+    backpropagated signal over a (sigma_w, sigma_b) grid of MLPs at initialisation,
+    mean-field theory's critical line on top, and the chosen point's gradient flow.
+
+    The grid is computed once per activation, the first time it is shown (one vmapped
+    pass, gradviz.flow.phase_diagram; `diagram(name)`); moving the sliders (or clicking
+    the map, with ipympl) moves the marker and recomputes one gradient flow: nothing
+    recompiles.
+    """
+
+    ACTIVATIONS = ("tanh", "relu")
+
+    def __init__(self, activation="tanh", sigma_w=1.0, sigma_b=0.0, depth=30, width=64,
+                 n_w=24, n_b=16, n_examples=64, seed=0):
+        check_choice("activation", activation, self.ACTIVATIONS)
+        check_float_range("sigma_w", sigma_w, 0.25, 4.0)
+        check_float_range("sigma_b", sigma_b, 0.0, 1.5)
+        check_int_range("depth", depth, 2, MAX_DEPTH)
+        check_int_range("n_w", n_w, 2, 200)
+        check_int_range("n_b", n_b, 2, 200)
+        super().__init__(figsize=(10, 3.8))
+        self.data = digits(n_examples)
+        self.unit = init_mlp(jax.random.PRNGKey(seed), self.data.x.shape[1], width, depth, 10,
+                             init="gaussian", scale=1.0, bias_scale=1.0)
+        sigma_ws, sigma_bs = np.linspace(0.25, 4.0, n_w), np.linspace(0.0, 1.5, n_b)
+        self.grid = (sigma_ws, sigma_bs)
+        self.diagrams = {}  # activation -> PhaseDiagram, filled by diagram()
+        self.input_mean_square = float(np.mean(np.square(self.data.x)))
+        style = {"description_width": "initial"}
+        self.activation = widgets.ToggleButtons(options=self.ACTIVATIONS, value=activation,
+                                                description="activation")
+        self.sigma_w = widgets.FloatSlider(sigma_w, min=0.25, max=4.0, step=0.05,
+                                           description="σ_w", style=style)
+        self.sigma_b = widgets.FloatSlider(sigma_b, min=0.0, max=1.5, step=0.05,
+                                           description="σ_b", style=style)
+        self.controls = [self.activation, self.sigma_w, self.sigma_b]
+        ax_map, ax_flow = self.fig.subplots(1, 2)
+        step_w, step_b = sigma_ws[1] - sigma_ws[0], sigma_bs[1] - sigma_bs[0]
+        extent = (sigma_ws[0] - step_w / 2, sigma_ws[-1] + step_w / 2,
+                  sigma_bs[0] - step_b / 2, sigma_bs[-1] + step_b / 2)
+        self.image = ax_map.imshow(np.zeros((n_b, n_w)), origin="lower", aspect="auto",
+                                   extent=extent, cmap="RdBu_r", vmin=-1.0, vmax=1.0)
+        self.fig.colorbar(self.image, ax=ax_map, label="log gain per layer")
+        self.critical_line = ax_map.plot([], [], "k--", lw=1.5, label="theory: χ = 1")[0]
+        self.marker = ax_map.plot([], [], "o", ms=9, mfc="none", mec="black", mew=2)[0]
+        ax_map.set(xlabel="σ_w", ylabel="σ_b", xlim=extent[:2], ylim=extent[2:],
+                   title=f"Signal growth going back, depth {depth}")
+        ax_map.legend(fontsize=7, loc="upper left")
+        self.signal_line = ax_flow.semilogy([], [], "o-", ms=3, color=COLORS["blue"],
+                                            label="measured ||dL/dh_l||")[0]
+        self.theory_line = ax_flow.semilogy([], [], "--", color=COLORS["black"], lw=1,
+                                            label="mean-field prediction")[0]
+        ax_flow.set(xlabel="layer l", ylabel="gradient norm", title="The chosen network")
+        ax_flow.legend(fontsize=7, loc="upper left")
+        for ax in (ax_map, ax_flow):
+            few_ticks(ax)
+        self.fig.tight_layout()
+        self.widget = self.layout(self.controls)
+        self.activation.observe(self._on_activation, names="value")
+        for control in (self.sigma_w, self.sigma_b):
+            control.observe(self.update, names="value")
+        self.fig.canvas.mpl_connect("button_press_event", self._on_click)
+        self._on_activation()
+
+    def diagram(self, activation: str):
+        """The PhaseDiagram of `activation` on the explorer's grid, computed once."""
+        if activation not in self.diagrams:
+            self.diagrams[activation] = phase_diagram(self.unit, self.data.x, self.data.y,
+                                                      *self.grid, activation)
+        return self.diagrams[activation]
+
+    def _on_activation(self, change=None) -> None:
+        diagram = self.diagram(self.activation.value)
+        self.image.set_data(finite_or_nan(diagram.log_gain))
+        self.critical_line.set_data(diagram.critical_sigma_w, diagram.sigma_b)
+        self.update()
+
+    def _on_click(self, event) -> None:
+        if event.inaxes is self.image.axes and event.xdata is not None:
+            with self.sigma_w.hold_trait_notifications():
+                self.sigma_b.value = float(np.clip(event.ydata, 0.0, 1.5))
+            self.sigma_w.value = float(np.clip(event.xdata, 0.25, 4.0))
+
+    def flow(self):
+        """The FlowStats of the chosen (activation, sigma_w, sigma_b)."""
+        params = scale_mlp(self.unit, self.sigma_w.value, self.sigma_b.value)
+        return gradient_flow(params, self.data.x, self.data.y, self.activation.value)
+
+    def update(self, change=None) -> None:
+        """Move the marker and redraw the chosen point's flow in place."""
+        sw, sb, name = self.sigma_w.value, self.sigma_b.value, self.activation.value
+        self.marker.set_data([sw], [sb])
+        self.stats = self.flow()
+        depth = len(self.stats.signal_norm)
+        layers = np.arange(1, depth + 1)
+        self.signal_line.set_data(layers, finite_or_nan(self.stats.signal_norm))
+        predicted = theory.predicted_signal_profile(
+            depth, sw, sb, name, input_mean_square=self.input_mean_square)
+        self.theory_line.set_data(layers, np.asarray(predicted) * self.stats.signal_norm[-1])
+        rescale(self.signal_line.axes)
+        critical = float(np.interp(sb, self.diagram(name).sigma_b,
+                                   self.diagram(name).critical_sigma_w))
+        signal = self.stats.signal_norm
+        measured = (signal[0] / signal[-1]) ** (1 / (depth - 1))
+        gain = float(theory.signal_gain_per_layer(sw, sb, name))
+        phase = "ordered (vanishing)" if sw < critical else "chaotic (exploding)"
+        self.summary.value = (
+            f"{name}, σ_w = {sw:.2f}, σ_b = {sb:.2f}: going back one layer the signal is "
+            f"multiplied by {measured:.2f} (mean-field theory: {gain:.2f}). The theory's edge "
+            f"of chaos for this σ_b is σ_w = {critical:.2f}: this point is on the {phase} side.")
+        self.redraw()
+
+
+class IsometryExplorer(Explorer):
+    """Dynamical isometry: the singular values of the input-output Jacobian of a deep
+    square net at initialisation, Gaussian against orthogonal weights, for the depth on
+    the slider. The spectra of every depth are computed when the explorer starts
+    (gradviz.flow.jacobian_spectra); the slider only picks a row.
+    """
+
+    INITS = ("gaussian", "orthogonal")
+
+    def __init__(self, depth=10, activation="tanh", scale=1.0, width=64, max_depth=64,
+                 seed=0):
+        check_choice("activation", activation, ("linear", "tanh"))
+        check_int_range("max_depth", max_depth, 1, 256)
+        check_int_range("depth", depth, 1, max_depth)
+        check_float_range("scale", scale, 0.5, 2.0)
+        super().__init__(figsize=(9, 3.4))
+        key = jax.random.PRNGKey(seed)
+        self.spectra = {(act, init): jacobian_spectra(key, width, max_depth, act, init, scale)
+                        for act in ("linear", "tanh") for init in self.INITS}
+        style = {"description_width": "initial"}
+        self.depth = widgets.IntSlider(depth, 1, max_depth, description="depth", style=style)
+        self.activation = widgets.ToggleButtons(options=("linear", "tanh"), value=activation,
+                                                description="activation")
+        self.controls = [self.depth, self.activation]
+        ax_sorted, ax_range = self.fig.subplots(1, 2)
+        colors = {"gaussian": COLORS["vermillion"], "orthogonal": COLORS["blue"]}
+        units = np.arange(1, width + 1)
+        self.lines = {init: ax_sorted.semilogy(units, np.ones(width), "o-", ms=2,
+                                               color=colors[init], label=init)[0]
+                      for init in self.INITS}
+        ax_sorted.set(xlabel="singular value number (largest first)",
+                      ylabel="singular value", title="Spectrum of dh_depth / dh_0")
+        ax_sorted.legend(fontsize=7)
+        depths = np.arange(1, max_depth + 1)
+        self.range_lines = {}
+        for init in self.INITS:
+            self.range_lines[init] = (
+                ax_range.semilogy(depths, np.ones(max_depth), "-", color=colors[init],
+                                  label=f"{init}: largest")[0],
+                ax_range.semilogy(depths, np.ones(max_depth), ":", color=colors[init],
+                                  label=f"{init}: smallest")[0])
+        self.depth_marker = ax_range.axvline(depth, color="black", lw=1, ls="--")
+        ax_range.set(xlabel="depth", ylabel="singular value", title="Largest and smallest")
+        ax_range.legend(fontsize=7)
+        for ax in (ax_sorted, ax_range):
+            few_ticks(ax)
+        self.fig.tight_layout()
+        self.widget = self.layout(self.controls)
+        for control in self.controls:
+            control.observe(self.update, names="value")
+        self.update()
+
+    def update(self, change=None) -> None:
+        """Show the spectra at the chosen depth (no computation: a row of the table)."""
+        depth, act = self.depth.value, self.activation.value
+        parts = []
+        for init in self.INITS:
+            spectra = self.spectra[(act, init)]
+            values = spectra.at(depth)
+            self.lines[init].set_ydata(finite_or_nan(values))
+            largest, smallest = self.range_lines[init]
+            largest.set_ydata(finite_or_nan(spectra.singular_values[:, 0]))
+            smallest.set_ydata(finite_or_nan(spectra.singular_values[:, -1]))
+            parts.append(f"{init}: largest {values[0]:.3g}, smallest {values[-1]:.2g}")
+        self.depth_marker.set_xdata([depth, depth])
+        for line in (self.lines["gaussian"], self.range_lines["gaussian"][0]):
+            rescale(line.axes)
+        self.summary.value = f"{act}, depth {depth}: " + "; ".join(parts) + "."
+        self.redraw()
+
+
+# --------------------------------------------------------------------------- chapter 4
+
+from gradviz import gradcheck as _gradcheck  # noqa: E402
+
+
+class StepSizeExplorer(Explorer):
+    """The error of central differences against the step size eps: the U-curve.
+
+    Right of the best eps the truncation error (~ eps^2) rules, left of it the round-off
+    (~ machine_eps |f| / eps). Both dtypes' curves are computed when the explorer is made
+    (one vectorised sweep each); the eps slider and the dtype toggle only move the marker
+    and the threshold line. Default problem: the chapter's two-layer network; or pass
+    f(params, *args) -> scalar, params and args.
+    """
+
+    EPS = np.logspace(-12, 0, 49)
+
+    def __init__(self, eps=1e-5, dtype="float64", f=None, params=None, args=()):
+        check_float_range("eps", eps, float(self.EPS[0]), float(self.EPS[-1]))
+        check_choice("dtype", dtype, _gradcheck.DTYPES)
+        if f is None:
+            params, *args = _gradcheck.two_layer_example(jax.random.PRNGKey(0))
+            f = _gradcheck.two_layer_loss
+        super().__init__(figsize=(6.5, 3.4))
+        self.sweeps = {name: _gradcheck.step_size_sweep(f, params, *args, eps_values=self.EPS,
+                                                        dtype=name)
+                       for name in _gradcheck.DTYPES}
+        ax = self.fig.subplots()
+        colors = {"float64": COLORS["blue"], "float32": COLORS["orange"]}
+        self.curves = {name: ax.loglog(self.EPS, np.maximum(sweep.error, 1e-17), "o-", ms=2,
+                                       color=colors[name], label=name)[0]
+                       for name, sweep in self.sweeps.items()}
+        self.good_line = ax.axhline(1.0, color="0.4", ls=":", lw=1, label="'good' threshold")
+        self.marker = ax.plot([], [], "o", ms=9, mfc="none", mew=2, color=COLORS["black"],
+                              label="chosen eps")[0]
+        ax.set(xlabel="step eps", ylabel="relative error", ylim=(1e-17, 10),
+               title="Central differences: error against step")
+        ax.legend(fontsize=7, loc="lower left")
+        few_ticks(ax)
+        self.fig.tight_layout()
+        options = [(f"{e:.0e}", i) for i, e in enumerate(self.EPS)]
+        start = int(np.argmin(np.abs(np.log(self.EPS / eps))))
+        self.eps = widgets.SelectionSlider(options=options, value=start, description="eps",
+                                           continuous_update=True)
+        self.dtype = widgets.ToggleButtons(options=_gradcheck.DTYPES, value=dtype,
+                                           description="dtype")
+        self.widget = self.layout([self.eps, self.dtype])
+        for control in (self.eps, self.dtype):
+            control.observe(self.update, names="value")
+        self.update()
+
+    def update(self, change=None) -> None:
+        """Move the marker to the chosen eps on the chosen dtype's curve."""
+        name, index = self.dtype.value, self.eps.value
+        sweep = self.sweeps[name]
+        eps, error = float(self.EPS[index]), float(sweep.error[index])
+        self.marker.set_data([eps], [max(error, 1e-17)])
+        self.good_line.set_ydata([_gradcheck.BANDS[name][0]] * 2)
+        for other, line in self.curves.items():
+            line.set_linewidth(2.0 if other == name else 0.8)
+        if eps < sweep.best_eps:
+            regime = "round-off rules (smaller steps make it worse)"
+        elif eps > sweep.best_eps:
+            regime = "truncation rules (it falls like eps^2 as eps shrinks)"
+        else:
+            regime = "the best step"
+        self.summary.value = (
+            f"{name}, eps = {eps:.0e}: relative error {error:.1e}, {regime}. Best: eps = "
+            f"{sweep.best_eps:.0e} with {sweep.best_error:.1e}; a check is 'good' below "
+            f"{_gradcheck.BANDS[name][0]:.0e}.")
         self.redraw()

@@ -13,7 +13,7 @@ import optax
 import pytest
 
 import gradviz as gv
-from gradviz import widgets
+from gradviz import attribution, gradcheck, widgets
 
 matplotlib.use("Agg")
 
@@ -28,6 +28,21 @@ def mlp():
 
 def rnn():
     return gv.init_rnn(KEY, 2, 4, 1)
+
+
+def two_layer():
+    return gradcheck.two_layer_example(KEY)
+
+
+def square_loss(params):
+    return jnp.sum(params["w"] ** 2)
+
+
+def tanh_sum(x):
+    return jnp.tanh(x).sum()
+
+
+X6 = jnp.linspace(-1.0, 1.5, 6)
 
 
 # (what goes wrong, the call, a regex the message must match)
@@ -90,6 +105,39 @@ BAD_INPUTS = [
      r"recurrent scale must be in \[0.2, 2.0\], got 3.0"),
     ("clip explorer threshold out of range", lambda: widgets.ClipExplorer(threshold=0.0),
      r"clip threshold must be in \[0.01, 100.0\], got 0.0"),
+    ("gradient check of a non-scalar f",
+     lambda: gradcheck.check_gradients(lambda p: p["w"] ** 2, {"w": jnp.ones(3)}),
+     r"f\(params, \*args\) must return a scalar \(the loss\), got shape \(3,\)"),
+    ("gradient check of integer params",
+     lambda: gradcheck.check_gradients(lambda q: jnp.sum(q["n"]), {"n": jnp.arange(3)}),
+     "params must hold floating-point arrays; leaf 'n' has dtype int32"),
+    ("gradient check with grads missing a leaf",
+     lambda: gradcheck.check_gradients(
+         gradcheck.two_layer_loss, two_layer()[0], *two_layer()[1:],
+         grads={"W1": two_layer()[0]["W1"]}),
+     "grads must have the same structure as params"),
+    ("gradient check with a negative step",
+     lambda: gradcheck.check_gradients(square_loss, {"w": jnp.ones(3)}, eps=-1e-3),
+     "eps must be a finite number > 0, got -0.001"),
+    ("gradient check in an unknown dtype",
+     lambda: gradcheck.check_gradients(square_loss, {"w": jnp.ones(3)}, dtype="float16"),
+     "unknown dtype 'float16'; expected one of: float64, float32"),
+    ("unknown planted bug", lambda: gradcheck.two_layer_backward(*two_layer(), bug="typo"),
+     "unknown bug 'typo'; expected one of: "),
+    ("unknown integration method",
+     lambda: attribution.integrated_gradients(tanh_sum, X6, method="simpson"),
+     "unknown integration method 'simpson'; expected one of: gauss-legendre, left, middle"),
+    ("integration steps 0", lambda: attribution.integrated_gradients(tanh_sum, X6, n_steps=0),
+     r"n_steps must be in \[1, 10000\], got 0"),
+    ("baseline of the wrong shape",
+     lambda: attribution.integrated_gradients(tanh_sum, X6, baseline=jnp.zeros(5)),
+     r"baseline must have x's shape \(6,\), got shape \(5,\)"),
+    ("attribution of a non-scalar f", lambda: attribution.saliency(lambda x: x * 2, X6),
+     r"f must return a scalar .*got shape \(6,\)"),
+    ("SmoothGrad without a random key", lambda: attribution.smoothgrad(tanh_sum, X6, 0),
+     "key must be a JAX random key such as jax.random.PRNGKey"),
+    ("step-size explorer eps out of range", lambda: widgets.StepSizeExplorer(eps=10.0),
+     r"eps must be in \[1e-12, 1.0\], got 10.0"),
 ]
 
 

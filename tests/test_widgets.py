@@ -1,5 +1,7 @@
 """Explorers driven from Python: set a control, check what the figure now shows."""
 
+import warnings
+
 import matplotlib
 import numpy as np
 import pytest
@@ -7,6 +9,7 @@ import pytest
 import gradviz as gv
 from gradviz import theory
 from gradviz.compiles import count_compiles
+from gradviz.plots import flow_summary, overflow_message
 from gradviz.widgets import MODELS, FlowExplorer, RNNExplorer
 
 matplotlib.use("Agg")
@@ -156,3 +159,87 @@ def test_clip_explorer_shows_optax_clipping():
     np.testing.assert_allclose(by_value, np.clip(raw, -threshold, threshold), rtol=1e-6)
     assert "inf/NaN from step" in ex.summary.value  # the unclipped run blows up
     assert f"Threshold {threshold:.3g}" in ex.summary.value
+
+
+# --------------------------------------------------- overflow: shown, not crashed on
+
+
+@pytest.fixture(scope="module")
+def deep_explorer():
+    from gradviz.widgets import FlowExplorer
+
+    return FlowExplorer(depth=64, width=128, activation="relu", init="he", scale=1.0)
+
+
+def assert_figure_draws(explorer):
+    explorer.fig.canvas.draw()  # rendering inf/NaN data must not raise
+    for ax in explorer.fig.axes:
+        assert np.all(np.isfinite(ax.get_ylim())), (ax.get_title(), ax.get_ylim())
+
+
+@pytest.mark.parametrize("activation, init", [("relu", "he"), ("sigmoid", "xavier"),
+                                              ("sigmoid", "he"), ("relu", "xavier")])
+def test_explorer_at_depth_64_and_scale_5_says_where_inf_nan_appeared(deep_explorer,
+                                                                      activation, init):
+    ex = deep_explorer
+    ex.scale.value = 1.0
+    ex.activation.value, ex.init.value = activation, init
+    with count_compiles() as log:
+        ex.scale.value = 5.0
+    assert log.count == 0
+    stats = ex.stats
+    where = overflow_message(stats)
+    values = np.concatenate([stats.act_mean, stats.act_std, stats.signal_norm])
+    if np.all(np.isfinite(values)):
+        assert where == "" and "Overflow" not in ex.summary.value
+    else:  # it names the first layer of each and draws the message on the figure too
+        assert where
+        forward = np.flatnonzero(~np.isfinite(stats.act_mean + stats.act_std))
+        if forward.size:
+            assert f"activations inf/NaN from layer {forward[0] + 1}" in ex.summary.value
+        backward = np.flatnonzero(~np.isfinite(stats.signal_norm + stats.weight_grad_norm))
+        if backward.size:
+            assert f"gradients inf/NaN from layer {backward[-1] + 1} down" in ex.summary.value
+        assert ex.artists.overflow.get_text() == where
+    assert_figure_draws(ex)
+
+
+def test_overflowed_explorer_keeps_responding(deep_explorer):
+    ex = deep_explorer
+    ex.activation.value, ex.init.value, ex.depth.value, ex.scale.value = "relu", "he", 64, 5.0
+    assert ex.summary.value.startswith("Overflow: activations inf/NaN from layer")
+    with count_compiles() as log:  # every control still works from the overflowed state
+        ex.yscale.value = "linear"
+        assert_figure_draws(ex)
+        ex.yscale.value = "log"
+        ex.depth.value = 20
+        assert "Overflow" not in ex.summary.value
+        assert_figure_draws(ex)
+        ex.depth.value = 64
+        assert ex.summary.value.startswith("Overflow")
+        ex.bias_scale.value = 0.5
+        ex.scale.value = 1.0
+    assert log.count == 0
+    assert "Overflow" not in ex.summary.value and ex.artists.overflow.get_text() == ""
+    assert_figure_draws(ex)
+
+def test_explorer_made_at_overflowing_settings_draws_without_warnings():
+    """Constructed already overflowed (nothing positive for the log axis): no error, no
+    matplotlib warning shown to the learner, and the figure renders."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ex = FlowExplorer(depth=64, width=32, activation="relu", init="he", scale=5.0)
+        ex.yscale.value = "linear"
+        ex.yscale.value = "log"
+        assert_figure_draws(ex)
+    assert ex.summary.value.startswith("Overflow: activations inf/NaN from layer")
+
+
+def test_summary_says_why_the_signal_is_exactly_zero():
+    ex = FlowExplorer(depth=58, width=128, activation="sigmoid", init="xavier")
+    assert np.asarray(ex.stats.signal_norm)[0] == 0  # float32 underflow, no dead units
+    assert ex.summary.value.startswith("The signal is exactly 0 at layer")
+    assert "it fell below the smallest float32 number (underflow)" in ex.summary.value
+    depth = len(ex.stats.signal_norm)  # the same zeros where every unit of a layer is dead
+    dead = ex.stats._replace(dead_fraction=np.where(np.arange(depth) == 1, 1.0, 0.0))
+    assert flow_summary(dead).endswith("every unit of layer 2 is dead and passes no gradient.")

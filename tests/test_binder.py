@@ -1,0 +1,168 @@
+"""How learners launch the notebooks: Binder's environment, built as binder/ describes it,
+and `make lab`, which keeps Jupyter's token login and listens on localhost only.
+
+The Binder test builds a fresh venv in a temporary folder with the Python version of
+binder/runtime.txt, installs binder/requirements.txt with pip, then runs binder/postBuild
+on a copy of the repository (as repo2docker does); it imports gradviz there and asks
+Jupyter which server and JupyterLab extensions are enabled. About a minute with a warm pip
+cache; it needs the package index (or its mirror), as `make setup` does.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+BINDER = ROOT / "binder"
+README = (ROOT / "README.md").read_text()
+
+
+def run(command, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, (
+        f"{' '.join(map(str, command))} failed ({result.returncode}):\n"
+        f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def plain(text: str) -> str:
+    """Text without the terminal colour codes Jupyter's listings use."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def binder_python() -> str:
+    """An interpreter of the version binder/runtime.txt names (python-3.X)."""
+    found = re.fullmatch(r"python-(\d+)\.(\d+)", (BINDER / "runtime.txt").read_text().strip())
+    assert found, "binder/runtime.txt must read python-3.X"
+    version = (int(found.group(1)), int(found.group(2)))
+    if sys.version_info[:2] == version:
+        return sys.executable
+    other = shutil.which(f"python{version[0]}.{version[1]}")
+    if other is None:
+        message = f"no python{version[0]}.{version[1]} to build the Binder environment with"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return other
+
+
+@pytest.fixture(scope="module")
+def binder_env(tmp_path_factory):
+    """(bin folder, environment) of a venv built the way Binder builds binder/."""
+    home = tmp_path_factory.mktemp("binder")
+    repo = home / "repo"  # repo2docker works on a copy of the repository
+    shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache",
+        "test-artifacts", ".ipynb_checkpoints"))
+    venv = home / "venv"
+    run([binder_python(), "-m", "venv", str(venv)], timeout=120)
+    bin_dir = venv / "bin"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("JUPYTER", "IPYTHON", "PYTHON", "VIRTUAL_ENV"))}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", VIRTUAL_ENV=str(venv),
+               JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_DATA_DIR=str(home / "data"),
+               JUPYTER_RUNTIME_DIR=str(home / "runtime"), JAX_PLATFORMS="cpu")
+    run([bin_dir / "python", "-m", "pip", "install", "--quiet", "-r",
+         repo / "binder" / "requirements.txt"], env=env, timeout=600)
+    postbuild = repo / "binder" / "postBuild"
+    run([postbuild], env=env, cwd=home, timeout=300)
+    return bin_dir, env, repo
+
+
+def test_postbuild_is_an_executable_script_that_stops_on_errors():
+    postbuild = BINDER / "postBuild"
+    assert os.access(postbuild, os.X_OK), "binder/postBuild must be executable"
+    text = postbuild.read_text()
+    assert text.startswith("#!/bin/bash") or text.startswith("#!/usr/bin/env bash")
+    assert re.search(r"^set -e", text, re.M), "binder/postBuild must stop at the first error"
+    assert "pip install" in text and "-e ." in text  # installs gradviz itself
+
+
+@pytest.mark.binder
+def test_binder_environment_imports_gradviz_with_the_pinned_versions(binder_env):
+    bin_dir, env, repo = binder_env
+    out = run([bin_dir / "python", "-c",
+               "import gradviz, jax; from gradviz.widgets import FlowExplorer; "
+               "print(gradviz.__file__); print(jax.__version__)"], env=env, timeout=300,
+              cwd=repo.parent).stdout  # not the repository: sys.path starts with the cwd
+    module, jax_version = out.split()
+    assert Path(module).is_relative_to(repo), module  # the copy postBuild installed
+    frozen = run([bin_dir / "python", "-m", "pip", "freeze"], env=env, timeout=60).stdout
+    installed = {line.split("==")[0].lower(): line.split("==")[1] for line in
+                 frozen.splitlines() if "==" in line}
+    for line in (BINDER / "requirements.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            assert installed.get(name.lower()) == version, (name, installed.get(name.lower()))
+    assert installed["jax"] == jax_version
+
+
+@pytest.mark.binder
+def test_binder_environment_enables_jupyterlab_ipywidgets_and_ipympl(binder_env):
+    bin_dir, env, _ = binder_env
+    server = run([bin_dir / "jupyter", "server", "extension", "list"], env=env, timeout=120)
+    text = plain(server.stdout + server.stderr)
+    assert re.search(r"^\s*jupyterlab enabled$", text, re.M), text
+    assert re.search(r"^\s*jupyterlab [\d.]+ OK$", text, re.M), text  # validated: it loads
+    lab = run([bin_dir / "jupyter", "labextension", "list"], env=env, timeout=120)
+    text = plain(lab.stdout + lab.stderr)
+    for extension in ("@jupyter-widgets/jupyterlab-manager", "jupyter-matplotlib"):
+        line = re.search(rf"^\s*{re.escape(extension)} v\S+ (\w+) (\w+)", text, re.M)
+        assert line and line.groups() == ("enabled", "OK"), (
+            f"{extension} is not enabled in the Binder environment:\n{text}")
+
+
+def test_readme_binder_link_opens_jupyterlab_on_the_first_chapter():
+    links = re.findall(r"https://mybinder\.org/v2/gh/[^\s)]+", README)
+    assert links, "README.md has no Binder link"
+    first = sorted((ROOT / "notebooks").glob("*.ipynb"))[0]
+    for link in links:
+        found = re.fullmatch(r"https://mybinder\.org/v2/gh/[\w.-]+/[\w.-]+/[\w.-]+"
+                             r"\?urlpath=lab/tree/(?P<path>[\w./-]+)", link)
+        assert found, f"the README's Binder link must open JupyterLab on a notebook: {link}"
+        assert (ROOT / found.group("path")).is_file(), f"{link}: no such notebook"
+        assert found.group("path") == f"notebooks/{first.name}", link
+
+
+# ------------------------------------------------------------------------------ make lab
+
+
+def lab_recipe() -> str:
+    """The commands of the Makefile's lab target (the tab-indented lines under `lab:`)."""
+    text = (ROOT / "Makefile").read_text()
+    found = re.search(r"^lab:.*\n((?:\t.*\n)+)", text, re.M)
+    assert found, "the Makefile has no lab target"
+    return found.group(1)
+
+
+def test_make_lab_keeps_token_login_and_listens_on_localhost_only():
+    recipe = lab_recipe()
+    assert "jupyter lab" in recipe or "jupyter-lab" in recipe, recipe
+    ips = re.findall(r"--(?:ServerApp\.|NotebookApp\.)?ip[= ](\S+)", recipe)
+    assert ips and all(ip.strip("'\"") in ("127.0.0.1", "localhost") for ip in ips), recipe
+    forbidden = [
+        r"--allow-root", r"allow_root", r"token\s*=\s*(''|\"\"|\s|$)",
+        r"--(ServerApp|NotebookApp|IdentityProvider)\.token\b", r"--(ServerApp|NotebookApp)\."
+        r"password\b", r"disable_check_xsrf", r"allow_origin", r"--ip[= ]0\.0\.0\.0",
+        r"--no-browser.*token", r"--(ServerApp\.)?allow_remote_access",
+    ]
+    for pattern in forbidden:
+        assert not re.search(pattern, recipe), f"`make lab` must not use {pattern}: {recipe}"
+
+
+@pytest.mark.parametrize("bad", [
+    "\t$(BIN)/jupyter lab --allow-root notebooks/\n",
+    "\t$(BIN)/jupyter lab --ServerApp.ip=0.0.0.0 notebooks/\n",
+    "\t$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --IdentityProvider.token= notebooks/\n",
+    "\t$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.token='' notebooks/\n",
+    "\t$(BIN)/jupyter lab notebooks/\n",  # no explicit localhost
+])
+def test_the_make_lab_check_catches_unsafe_recipes(bad, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "lab_recipe", lambda: bad)
+    with pytest.raises(AssertionError):
+        test_make_lab_keeps_token_login_and_listens_on_localhost_only()
