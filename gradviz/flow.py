@@ -79,7 +79,7 @@ def safe_norm(x: jax.Array, axis=None) -> jax.Array:
     must not underflow or overflow where the values it measures did not.
     """
     x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
-    peak = jnp.max(jnp.abs(x), axis=axis, keepdims=True)
+    peak = jnp.max(jnp.abs(x), axis=axis, keepdims=True, initial=0.0)  # 0 for an empty x
     scale = jnp.where(peak > 0, peak, 1.0)
     norm = jnp.sqrt(jnp.sum(jnp.square(x / scale), axis=axis, keepdims=True)) * scale
     return jnp.squeeze(norm, axis=axis) if axis is not None else norm.reshape(())

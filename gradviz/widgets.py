@@ -670,9 +670,9 @@ class PhaseDiagramExplorer(Explorer):
         self.update()
 
     def _on_click(self, event) -> None:
+        """A click on the map (ipympl) moves the sliders there."""
         if event.inaxes is self.image.axes and event.xdata is not None:
-            with self.sigma_w.hold_trait_notifications():
-                self.sigma_b.value = float(np.clip(event.ydata, 0.0, 1.5))
+            self.sigma_b.value = float(np.clip(event.ydata, 0.0, 1.5))
             self.sigma_w.value = float(np.clip(event.xdata, 0.25, 4.0))
 
     def flow(self):

@@ -138,6 +138,16 @@ BAD_INPUTS = [
      "key must be a JAX random key such as jax.random.PRNGKey"),
     ("step-size explorer eps out of range", lambda: widgets.StepSizeExplorer(eps=10.0),
      r"eps must be in \[1e-12, 1.0\], got 10.0"),
+    ("phase diagram with no weight scales",
+     lambda: gv.flow.phase_diagram(mlp(), X, Y, sigma_ws=[], sigma_bs=[0.0]),
+     "sigma_ws must be a non-empty 1-D array of finite numbers >= 0, got"),
+    ("Jacobian spectra of depth 0", lambda: gv.flow.jacobian_spectra(KEY, 8, 0),
+     r"max_depth must be in \[1, 1024\], got 0"),
+    ("weight clipping at 0", lambda: gv.train.clip_weights(0.0),
+     "weight clipping limit must be a finite number > 0, got 0.0"),
+    ("phase-diagram explorer activation without a theory line",
+     lambda: widgets.PhaseDiagramExplorer(activation="sigmoid"),
+     "unknown activation 'sigmoid'; expected one of: tanh, relu"),
 ]
 
 

@@ -261,3 +261,12 @@ def test_a_train_log_is_a_pytree_of_arrays():
     leaves = jax.tree.leaves(log)
     assert all(isinstance(a, jax.Array) for a in leaves)
     assert log.clipped is None and log.layer_grad_norm.shape == (12, 3)
+
+
+def test_a_one_layer_mlp_trains():
+    """Depth 1 has no hidden-to-hidden weights (W has shape (0, w, w)): nothing to norm."""
+    data = gv.data.digits(64)
+    params = gv.init_mlp(jax.random.PRNGKey(0), 64, 16, 1, 10)
+    log = gv.train.train_mlp(jax.random.PRNGKey(1), params, data.x, data.y, optax.adam(1e-2), 20)
+    assert np.all(np.isfinite(log.loss)) and log.loss[-1] < log.loss[0]
+    assert log.layer_grad_norm.shape[0] == 20 and np.all(log.layer_grad_norm > 0)
