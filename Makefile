@@ -51,7 +51,7 @@ lab: setup ## Open JupyterLab on notebooks/ (localhost only, token auth)
 
 test: setup browser ## ruff, then one pytest run: unit, browser and Binder tests + nbval
 	$(BIN)/ruff check .
-	JAX_PLATFORMS=cpu $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg -p no:cacheprovider $(PYTEST_ARGS)
+	JAX_PLATFORMS=cpu $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg --nbval-cell-timeout=300 -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: setup ## ruff over the package, tests and notebooks
 	$(BIN)/ruff check .

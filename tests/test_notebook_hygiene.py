@@ -13,7 +13,7 @@ import matplotlib
 import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
-from nbclient import NotebookClient
+from notebook_runner import run_notebook
 
 matplotlib.use("Agg")
 
@@ -166,9 +166,7 @@ def test_start_here_gives_the_same_text_twice_from_another_directory(tmp_path):
     path = ROOT / "notebooks" / "00_start_here.ipynb"
     runs = []
     for _ in range(2):
-        notebook = read(path)
-        NotebookClient(notebook, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+        notebook = run_notebook(read(path), tmp_path, timeout=120)
         runs.append(text_outputs(notebook))
         assert not [t for t in runs[-1] if t[1] == "error"], runs[-1]
     assert runs[0] == runs[1], "two fresh runs of 00_start_here.ipynb printed different text"
@@ -191,8 +189,7 @@ def test_on_colab_explorers_redraw_an_inline_image_with_the_same_controls(tmp_pa
         "explorer.depth.value = 20\nprint(explorer.live, type(explorer.view).__name__)",
     ]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    NotebookClient(notebook, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    notebook = run_notebook(notebook, tmp_path, timeout=120)
     printed = [out.text for cell in notebook.cells for out in cell.outputs
                if out.output_type == "stream"]
     assert printed == ["inline\n", "False Output\n"], printed

@@ -3,13 +3,14 @@
 Python-level connections to anything but this machine raise; JupyterLab's own kernel
 channels (ZeroMQ on 127.0.0.1) are untouched."""
 
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+from notebook_runner import run_notebook
 
 BLOCK = textwrap.dedent('''
     import socket
@@ -55,11 +56,11 @@ def test_core_runs_offline():
     assert "offline ok" in result.stdout
 
 
-def test_a_notebook_runs_offline(tmp_path, monkeypatch):
+def test_a_notebook_runs_offline(tmp_path):
     startup = tmp_path / "ipython" / "profile_default" / "startup"
     startup.mkdir(parents=True)
     (startup / "00-block-network.py").write_text(BLOCK)
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    env = {**os.environ, "IPYTHONDIR": str(tmp_path / "ipython")}
     notebook = nbformat.read(ROOT / "notebooks" / "00_start_here.ipynb", as_version=4)
     notebook.cells.append(nbformat.v4.new_code_cell(textwrap.dedent('''
         import socket
@@ -69,8 +70,7 @@ def test_a_notebook_runs_offline(tmp_path, monkeypatch):
         except OSError as error:
             print("blocked" if "blocked" in str(error) else f"other error: {error}")
     ''')))
-    NotebookClient(notebook, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    notebook = run_notebook(notebook, ROOT / "notebooks", timeout=120, env=env)
     assert notebook.cells[-1].outputs[0]["text"].strip() == "blocked"
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "error"]
