@@ -21,7 +21,16 @@ import numpy as np  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
 from gradviz.compiles import count_compiles  # noqa: E402
-from gradviz.widgets import MODELS, WIDTHS, ClipExplorer, FlowExplorer, RNNExplorer  # noqa: E402
+from gradviz.widgets import (  # noqa: E402
+    MODELS,
+    WIDTHS,
+    ClipExplorer,
+    FlowExplorer,
+    IsometryExplorer,
+    PhaseDiagramExplorer,
+    RNNExplorer,
+    StepSizeExplorer,
+)
 
 
 def sweep(explorer, plan) -> list[float]:
@@ -56,6 +65,17 @@ def rnn_plan(ex: RNNExplorer) -> list:
     return plan
 
 
+def slider_plan(slider) -> list:
+    """Every value of a slider, up and back down (numeric sliders: about 40 steps)."""
+    if hasattr(slider, "options"):
+        values = list(slider.options)
+        values = [v[1] if isinstance(v, tuple) else v for v in values]
+    else:
+        values = list(np.linspace(slider.min, slider.max, 40))
+        values = [type(slider.value)(round(v / slider.step) * slider.step) for v in values]
+    return [(slider, v) for v in values + values[-2::-1]]
+
+
 def report(name: str, explorer, plan) -> None:
     FigureCanvasAgg(explorer.fig)  # a canvas that really renders (as ipympl's does)
     sweep(explorer, plan)  # warm-up: the first visit of a width or norm compiles
@@ -76,6 +96,12 @@ def main() -> None:
     clip = ClipExplorer()
     n = len(clip.THRESHOLDS)
     report("ClipExplorer", clip, [(clip.threshold, i) for i in [*range(n), *range(n - 2, -1, -1)]])
+    phase = PhaseDiagramExplorer()
+    report("PhaseDiagram", phase, slider_plan(phase.sigma_w) + slider_plan(phase.sigma_b))
+    isometry = IsometryExplorer()
+    report("Isometry", isometry, slider_plan(isometry.depth))
+    steps = StepSizeExplorer()
+    report("StepSize", steps, slider_plan(steps.eps))
 
 
 if __name__ == "__main__":
