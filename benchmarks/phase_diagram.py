@@ -17,19 +17,11 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+from flow_speed import timed  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 import gradviz as gv  # noqa: E402
 from gradviz.compiles import count_compiles  # noqa: E402
 from gradviz.flow import phase_diagram, scale_mlp  # noqa: E402
-
-
-def timed(fn, calls: int) -> np.ndarray:
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return np.array(times)
 
 
 def main() -> None:

@@ -13,6 +13,8 @@ import jax
 import numpy as np
 import optax
 
+from gradviz import attribution as _attribution
+from gradviz import gradcheck as _gradcheck
 from gradviz import theory
 from gradviz.data import adding_problem, digits
 from gradviz.flow import gradient_flow, rnn_gradient_flow
@@ -217,7 +219,6 @@ def hint(name: str) -> str:
 
 # --------------------------------------------------------------------------- chapter 5
 
-from gradviz import attribution as _attribution  # noqa: E402
 
 
 def _ch5_trapezoid_miss(n: int = 20) -> float:
@@ -366,7 +367,6 @@ EXERCISES.update({
 
 # --------------------------------------------------------------------------- chapter 4
 
-from gradviz import gradcheck as _gradcheck  # noqa: E402
 
 
 def _ch4_two_layer_sweep(eps_values, dtype: str = "float64"):

@@ -21,21 +21,33 @@ import optax
 from IPython.display import clear_output, display
 from matplotlib.figure import Figure
 
+from gradviz import attribution as _attribution
+from gradviz import gradcheck as _gradcheck
 from gradviz import theory
 from gradviz.activations import ACTIVATION_NAMES, activation_index
 from gradviz.data import adding_problem, digits
-from gradviz.flow import _jacobian_norms, gradient_flow, loss_value, rnn_gradient_flow
+from gradviz.flow import (
+    _jacobian_norms,
+    gradient_flow,
+    jacobian_spectra,
+    loss_value,
+    phase_diagram,
+    rnn_gradient_flow,
+    scale_mlp,
+)
 from gradviz.init import INIT_SCHEMES, init_index, sigma_w
 from gradviz.models import RNN_CELLS, apply_rnn, init_mlp, init_rnn
 from gradviz.plots import (
     COLORS,
     draw_flow,
+    draw_maps,
     few_ticks,
     finite_or_nan,
     flow_summary,
     overflow_message,
     rescale,
     update_flow,
+    update_maps,
 )
 from gradviz.train import clip_fraction, record_clipping, train_rnn
 from gradviz.validate import check_choice, check_float_range, check_int_range
@@ -435,8 +447,6 @@ class ClipExplorer(Explorer):
 
 # --------------------------------------------------------------------------- attributions
 
-from gradviz import attribution as _attribution  # noqa: E402
-from gradviz.plots import draw_maps, update_maps  # noqa: E402
 
 MAP_TITLES = ("input", "saliency |df/dx|", "input × gradient", "integrated gradients",
               "SmoothGrad")
@@ -500,17 +510,19 @@ class AttributionExplorer(Explorer):
         every = self.compute(self.model.value, self.baseline.value)
         return jax.tree.map(lambda a: a[i : i + 1], every)
 
-    def panels(self) -> list:
-        """The five images shown: the input and the four maps of the current example."""
-        m = self.maps
+    def panels(self, m=None) -> list:
+        """The five images shown: the input and the four maps m (default: self.maps) of
+        the current example."""
+        m = self.maps if m is None else m
         return [self.x[self.example.value], m.saliency[0], m.input_x_gradient[0],
                 m.integrated_gradients[0], m.smoothgrad[0]]
 
     def update(self, change=None) -> None:
         """Show the maps for the controls' values; redraw the images in place."""
-        update_maps(self.images, self.panels(), MAP_KINDS)
+        maps = self.maps
+        update_maps(self.images, self.panels(maps), MAP_KINDS)
         self.summary.value = attribution_summary(
-            self.maps, self.y[self.example.value], self.baseline.value)
+            maps, self.y[self.example.value], self.baseline.value)
         self.redraw()
 
 
@@ -588,7 +600,6 @@ class CompletenessExplorer(Explorer):
 
 # --------------------------------------------------------------------------- chapter 3
 
-from gradviz.flow import jacobian_spectra, phase_diagram, scale_mlp  # noqa: E402
 
 
 class PhaseDiagramExplorer(Explorer):
@@ -778,7 +789,6 @@ class IsometryExplorer(Explorer):
 
 # --------------------------------------------------------------------------- chapter 4
 
-from gradviz import gradcheck as _gradcheck  # noqa: E402
 
 
 class StepSizeExplorer(Explorer):
