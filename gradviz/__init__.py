@@ -7,6 +7,7 @@ moving a notebook slider never recompiles. `gradviz.plots` and `gradviz.widgets`
 
 from gradviz import attribution, data, exercises, flow, gradcheck, theory, train
 from gradviz.activations import ACTIVATION_NAMES, get_activation
+from gradviz.claims import ClaimFailed, claim
 from gradviz.flow import FlowStats, RNNFlowStats, gradient_flow, rnn_gradient_flow
 from gradviz.init import INIT_SCHEMES, init_weight, sigma_w
 from gradviz.models import NORMS, apply_mlp, apply_rnn, init_mlp, init_rnn
@@ -15,12 +16,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATION_NAMES",
+    "ClaimFailed",
     "INIT_SCHEMES",
     "NORMS",
     "FlowStats",
     "RNNFlowStats",
     "apply_mlp",
     "attribution",
+    "claim",
     "data",
     "exercises",
     "flow",

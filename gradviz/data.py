@@ -17,21 +17,35 @@ class Dataset(NamedTuple):
     y: jax.Array
 
 
+TRAIN_SIZE = 1500  # digits[:1500] is the training split, digits[1500:] the held-out test split
+
+
 def digits(n: int | None = None) -> Dataset:
     """scikit-learn's 8x8 handwritten digits (1797 images, 10 classes, bundled with it).
 
-    Pixels (0..16) are standardised per pixel over the whole set (constant pixels stay
-    0), so every input feature has mean 0 and, unless constant, standard deviation 1.
-    `n` keeps the first n examples.
+    Pixels (0..16) are standardised per pixel with the mean and standard deviation of the
+    training split only, the first TRAIN_SIZE = 1500 images (pixels constant there are
+    only centred), so the 297 held-out images [1500:] never inform the inputs: no test
+    statistics leak into training. `n` keeps the first n examples.
     """
     bunch = load_digits()
     x = bunch.data.astype(np.float64)
-    std = x.std(axis=0)
-    x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    train = x[:TRAIN_SIZE]
+    std = train.std(axis=0)
+    x = (x - train.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    y = bunch.target
     if n is not None:
         check_int_range("n", n, 1, len(x))
-        x, bunch.target = x[:n], bunch.target[:n]
-    return Dataset(jnp.asarray(x, jnp.float32), jnp.asarray(bunch.target, jnp.int32))
+        x, y = x[:n], y[:n]
+    return Dataset(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32))
+
+
+def digits_split() -> tuple[Dataset, Dataset]:
+    """(train, test): the first 1500 digits and the remaining 297, standardised with the
+    training split's statistics only (see `digits`)."""
+    data = digits()
+    return (Dataset(data.x[:TRAIN_SIZE], data.y[:TRAIN_SIZE]),
+            Dataset(data.x[TRAIN_SIZE:], data.y[TRAIN_SIZE:]))
 
 
 def adding_problem(key: jax.Array, batch: int, length: int) -> tuple[jax.Array, jax.Array]:
