@@ -5,7 +5,9 @@
 # that runs code first sets up .venv itself: it creates the venv if missing and installs
 # gradviz (editable) with its [dev] extra, every package held to the exact version in
 # constraints.txt. The stamp .venv/.installed is remade whenever pyproject.toml or
-# constraints.txt changes.
+# constraints.txt changes. It also installs binder/overrides.json as JupyterLab's default
+# settings for this venv (no "Would you like to get notified about Jupyter news?" prompt,
+# no update check), as binder/postBuild does on Binder.
 # Nothing unpinned is upgraded (not even pip).
 #
 # `make lock` re-resolves the newest releases into constraints.txt from a throwaway,
@@ -25,6 +27,16 @@ STAMP := $(VENV)/.installed
 LOCK_VENV := build/lock-venv
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k flow"`.
 PYTEST_ARGS ?=
+# Extra JupyterLab arguments, e.g. `make lab LAB_ARGS=--allow-root` in a container as root,
+# or `make lab LAB_ARGS="--no-browser --ServerApp.port=8890"`.
+LAB_ARGS ?=
+# `make test` runs nbval a second time with XLA's CPU code limited to this instruction set,
+# so a printed number that depends on the CPU fails here, not on a learner's machine.
+# Empty skips that pass: `make test NBVAL_ISA=`.
+NBVAL_ISA ?= AVX
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg \
+  --nbval-cell-timeout=300 -p no:cacheprovider
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
 # The browser test drives Debian's Chromium (Playwright never downloads a browser here).
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -34,9 +46,10 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt binder/overrides.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -c constraints.txt -e ".[dev]"
+	mkdir -p $(LAB_SETTINGS) && cp binder/overrides.json $(LAB_SETTINGS)/overrides.json
 	touch $@
 
 setup: $(STAMP) ## Create .venv with the pinned versions (done by every target below)
@@ -46,12 +59,18 @@ browser: ## Install Debian's chromium for the browser test, where it is missing
 	  ($(SUDO) apt-get update && \
 	   $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 
-lab: setup ## Open JupyterLab on notebooks/ (localhost only, token auth)
-	$(BIN)/jupyter lab notebooks/ --ServerApp.ip=127.0.0.1
+lab: setup ## Open JupyterLab on notebooks/ (localhost only, token auth; LAB_ARGS=... for more)
+	$(BIN)/jupyter lab notebooks/ --ServerApp.ip=127.0.0.1 $(LAB_ARGS)
 
-test: setup browser ## ruff, then one pytest run: unit, browser and Binder tests + nbval
+test: setup browser ## ruff; unit, browser and Binder tests + nbval; nbval again on an older ISA
 	$(BIN)/ruff check .
-	JAX_PLATFORMS=cpu $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg --nbval-cell-timeout=300 -p no:cacheprovider $(PYTEST_ARGS)
+	JAX_PLATFORMS=cpu $(BIN)/python -m pytest tests notebooks $(NBVAL) $(PYTEST_ARGS)
+ifneq ($(strip $(NBVAL_ISA)),)
+	@echo "nbval again, XLA's CPU code limited to $(NBVAL_ISA): the outputs must not depend on the CPU"
+	JAX_PLATFORMS=cpu XLA_FLAGS="$$XLA_FLAGS --xla_cpu_max_isa=$(NBVAL_ISA)" \
+	  $(BIN)/python -m pytest notebooks $(NBVAL) $(PYTEST_ARGS); \
+	  status=$$?; test $$status -eq 0 -o $$status -eq 5  # 5: PYTEST_ARGS selected no notebook
+endif
 
 lint: setup ## ruff over the package, tests and notebooks
 	$(BIN)/ruff check .

@@ -117,6 +117,16 @@ def test_binder_environment_enables_jupyterlab_ipywidgets_and_ipympl(binder_env)
             f"{extension} is not enabled in the Binder environment:\n{text}")
 
 
+@pytest.mark.binder
+def test_binder_environment_installs_the_quiet_lab_settings(binder_env):
+    import json
+
+    bin_dir, _, _ = binder_env
+    installed = bin_dir.parent / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    assert installed.exists(), "binder/postBuild did not install binder/overrides.json"
+    assert json.loads(installed.read_text()) == json.loads((BINDER / "overrides.json").read_text())
+
+
 def test_readme_binder_link_opens_jupyterlab_on_the_first_chapter():
     links = re.findall(r"https://mybinder\.org/v2/gh/[^\s)]+", README)
     assert links, "README.md has no Binder link"
@@ -166,3 +176,49 @@ def test_the_make_lab_check_catches_unsafe_recipes(bad, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "lab_recipe", lambda: bad)
     with pytest.raises(AssertionError):
         test_make_lab_keeps_token_login_and_listens_on_localhost_only()
+
+
+def test_the_projects_jupyterlab_neither_asks_about_news_nor_checks_for_updates(tmp_path):
+    """`make setup` installs binder/overrides.json as this venv's JupyterLab defaults: the
+    running server (as `make lab` starts it) reports fetchNews "false" (so no "Would you
+    like to get notified about official Jupyter news?" prompt) and no update check."""
+    import json
+    import secrets
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "IPYTHON"))}
+    env.update(JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_DATA_DIR=str(tmp_path / "d"),
+               JUPYTER_RUNTIME_DIR=str(tmp_path / "r"),
+               JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"))  # no user settings
+    command = [str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser",
+               "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}"]
+    if os.geteuid() == 0:
+        command.append("--allow-root")  # CI runs as root
+    server = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    url = (f"http://127.0.0.1:{port}/lab/api/settings/"
+           f"@jupyterlab/apputils-extension:notification?token={token}")
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    schema = json.load(response)["schema"]["properties"]
+                break
+            except OSError:
+                assert server.poll() is None, "JupyterLab exited"
+                assert time.monotonic() < deadline, "JupyterLab did not answer in 90 s"
+                time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert schema["fetchNews"]["default"] == "false", (
+        "run `make setup`: it installs binder/overrides.json into the venv")
+    assert schema["checkForUpdates"]["default"] is False

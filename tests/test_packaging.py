@@ -9,6 +9,7 @@ reproducible against those versions, so a drift between the files fails here.
 import os
 import re
 import stat
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -101,6 +102,8 @@ def make_recipe(target: str) -> str:
     assert len(starts) == 1, f"Makefile should have exactly one '{target}:' rule"
     recipe = []
     for line in lines[starts[0] + 1 :]:
+        if re.match(r"(ifn?eq|ifn?def|else|endif)\b", line):  # make conditionals
+            continue
         if not line.startswith("\t"):
             break
         recipe.append(line.strip())
@@ -196,16 +199,43 @@ def test_make_lab_keeps_jupyter_private():
         assert not re.search(pattern, recipe, re.MULTILINE), f"`make lab` uses {pattern}"
 
 
+def make_dry_run(target: str, *variables: str) -> list[str]:
+    """The commands `make -n target` would run (variables expanded), one per line."""
+    result = subprocess.run(["make", "-n", "--no-print-directory", target, *variables],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.replace("\\\n", " ").splitlines()
+
+
 def test_make_test_runs_everything_and_cannot_be_silenced():
     recipe = make_recipe("test")
     assert "ruff check ." in recipe
-    assert "JAX_PLATFORMS=cpu" in recipe
-    for argument in ("pytest tests notebooks", "--nbval ", "--nbval-sanitize-with"):
-        assert argument in recipe
     assert "--nbval-lax" not in recipe, "notebook outputs are compared strictly"
     for line in recipe.splitlines():
         assert not line.startswith(("-", "@-")), f"errors ignored in `make test`: {line}"
         assert "|| true" not in line and "|| :" not in line, f"failure masked: {line}"
+    commands = make_dry_run("test")
+    runs = [c for c in commands if "-m pytest" in c]
+    assert len(runs) == 2, runs
+    main, restricted = runs
+    assert "JAX_PLATFORMS=cpu" in main and "pytest tests notebooks" in main
+    for argument in ("--nbval ", "--nbval-sanitize-with tests/nbval-sanitize.cfg"):
+        assert argument in main and argument in restricted
+    # the second pass: nbval over every notebook with XLA limited to an older ISA; only
+    # "no notebook selected" (pytest's exit code 5, from PYTEST_ARGS) is let through
+    assert "--xla_cpu_max_isa=AVX" in restricted and "pytest notebooks" in restricted
+    assert "test $status -eq 0 -o $status -eq 5" in restricted
+    assert not any("xla_cpu_max_isa" in c for c in make_dry_run("test", "NBVAL_ISA="))
+
+
+def test_make_lab_passes_extra_arguments_and_installs_the_quiet_settings():
+    lab = [c for c in make_dry_run("lab", "LAB_ARGS=--allow-root --no-browser")
+           if "jupyter lab" in c]
+    assert lab and lab[-1].endswith("--ServerApp.ip=127.0.0.1 --allow-root --no-browser"), lab
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "make lab LAB_ARGS=--allow-root" in readme
+    assert "cp binder/overrides.json" in (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "overrides.json" in (ROOT / "binder" / "postBuild").read_text(encoding="utf-8")
 
 
 def test_ci_runs_make_test():
