@@ -6,7 +6,7 @@ import sys
 
 def test_core_imports_without_matplotlib_or_ipywidgets():
     code = (
-        "import sys, gradviz, gradviz.exercises, gradviz.theory, gradviz.train;"
+        "import sys, gradviz, gradviz.exercises, gradviz.theory, gradviz.train, gradviz.live;"
         "bad = [m for m in ('matplotlib', 'ipywidgets', 'IPython') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
