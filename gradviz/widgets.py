@@ -526,6 +526,9 @@ class AttributionExplorer(Explorer):
         self.redraw()
 
 
+COMPLETENESS_RESOLUTION = 1e-4  # relative to the logit: what float32 IG resolves
+
+
 def attribution_summary(maps, label, baseline: str) -> str:
     """One line: what the model predicts, and how the maps agree with integrated gradients."""
     ig = np.abs(np.asarray(maps.integrated_gradients[0]))
@@ -533,9 +536,13 @@ def attribution_summary(maps, label, baseline: str) -> str:
     for name in ("saliency", "input_x_gradient", "smoothgrad"):
         r = float(_attribution.rank_correlation(np.abs(getattr(maps, name)[0]), ig))
         agree.append(f"{name} {r:.2f}")
-    return (f"Label {int(label)}; explained: the logit {float(maps.logit[0]):.2f} of the "
-            f"predicted class. IG from the {baseline} baseline misses completeness by "
-            f"{abs(float(maps.completeness_delta[0])):.1e}. Rank correlation of |map| with "
+    logit, delta = float(maps.logit[0]), abs(float(maps.completeness_delta[0]))
+    # below ~1e-4 of the logit, float32 rounding decides the digits: say only "below"
+    resolved = COMPLETENESS_RESOLUTION * max(1.0, abs(logit))
+    missed = (f"misses completeness by {delta:.1e}" if delta >= resolved else
+              f"is complete to float32 rounding (error < {resolved:.0e})")
+    return (f"Label {int(label)}; explained: the logit {logit:.2f} of the predicted class. "
+            f"IG from the {baseline} baseline {missed}. Rank correlation of |map| with "
             f"|IG|: " + ", ".join(agree).replace("_", " ") + ".")
 
 

@@ -63,6 +63,21 @@ def test_each_control_changes_the_images_without_compiling(explorer, control, va
     assert f"Label {int(DATA.y[ex.example.value])}" in ex.summary.value
 
 
+def test_summary_prints_the_completeness_error_only_where_float32_resolves_it():
+    from gradviz.widgets import COMPLETENESS_RESOLUTION, attribution_summary
+
+    params = gv.init_mlp(KEY, 64, 16, 2, 10)
+    maps = attribution.attribution_maps(params, DATA.x[:2], jnp.array([3, 3]), KEY, "tanh")
+    one = jax.tree.map(lambda a: a[:1], maps)
+    logit = abs(float(one.logit[0]))
+    rounding = one._replace(completeness_delta=one.completeness_delta * 0 + 1e-7)
+    assert "complete to float32 rounding" in attribution_summary(rounding, 3, "zeros")
+    assert "1e-07" not in attribution_summary(rounding, 3, "zeros")
+    off = one._replace(completeness_delta=one.completeness_delta * 0
+                       + 10 * COMPLETENESS_RESOLUTION * max(1.0, logit))
+    assert "misses completeness by" in attribution_summary(off, 3, "zeros")
+
+
 def test_signed_maps_have_symmetric_colour_limits(explorer):
     for image, kind in zip(explorer.images, ("input", "magnitude", "signed", "signed",
                                              "signed"), strict=True):
