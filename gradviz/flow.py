@@ -15,9 +15,9 @@ import numpy as np
 import optax
 from jax import lax
 
+from gradviz import isometry as _isometry
 from gradviz import theory
-from gradviz.activations import activation_index, derivative, with_activation
-from gradviz.init import _weight_from_normal, init_index
+from gradviz.activations import activation_index, with_activation
 from gradviz.models import (
     _first_layer,
     _hidden_layer,
@@ -31,7 +31,7 @@ from gradviz.models import (
     resolve_depth,
     resolve_length,
 )
-from gradviz.validate import check_choice, check_int_range, check_positive
+from gradviz.validate import check_choice, check_positive
 
 LOSSES: tuple[str, ...] = ("cross_entropy", "mse")
 
@@ -179,12 +179,14 @@ def gradient_flow(
     loss: str = "cross_entropy",
     lr: float = 0.01,
     saturation_threshold: float = 0.01,
+    branch_scale: float = 1.0,
 ) -> FlowStats:
     """One forward and backward pass of the MLP, summarised per hidden layer.
 
     x: (batch, in_dim); y: integer labels (batch,) for "cross_entropy" or targets
     (batch, out_dim) for "mse". `depth` uses the first `depth` layers of params (default
-    all): moving it never recompiles. Overflow is reported, not raised:
+    all): moving it never recompiles; nor does `branch_scale`, the scale of each residual
+    branch (residual=True only; see gradviz.models). Overflow is reported, not raised:
     first_nonfinite_forward / first_nonfinite_backward say where inf/NaN appeared.
     """
     check_mlp_input(params, x)
@@ -194,7 +196,7 @@ def gradient_flow(
     threshold = check_positive("saturation_threshold", saturation_threshold)
     arrays = mlp_flow_arrays(
         params, x, y, depth=depth, lr=lr, threshold=threshold, loss=loss,
-        **mlp_options(activation, residual, norm),
+        **mlp_options(activation, residual, norm, branch_scale),
     )
     return mlp_flow_stats(arrays, depth)
 
@@ -375,6 +377,21 @@ class PhaseDiagram(NamedTuple):
     activation: str
     depth: int
 
+    def measured_edge(self, sigma_b: float) -> float:
+        """Where the measured map crosses 0 at this sigma_b: the smallest sigma_w at which
+        log_gain changes sign, found by linear interpolation between the grid's points
+        (between its rows in sigma_b, then its columns in sigma_w). NaN where the row
+        does not cross 0. A coarse grid's estimate: compare it with critical_sigma_w."""
+        sigma_b = float(np.clip(sigma_b, self.sigma_b[0], self.sigma_b[-1]))
+        gain = np.asarray(self.log_gain, dtype=np.float64)
+        row = np.array([np.interp(sigma_b, self.sigma_b, column) for column in gain.T])
+        crossing = np.flatnonzero((row[:-1] < 0) & (row[1:] >= 0))
+        if crossing.size == 0:
+            return float("nan")
+        j = crossing[0]
+        w0, w1 = float(self.sigma_w[j]), float(self.sigma_w[j + 1])
+        return w0 + (w1 - w0) * row[j] / (row[j] - row[j + 1])
+
 
 @partial(jax.jit, static_argnames=("loss",))
 def _phase_grid(unit_params, x, y, sigma_ws, sigma_bs, act_index, loss):
@@ -428,62 +445,7 @@ def phase_diagram(
                         np.asarray(critical), activation, depth)
 
 
-class JacobianSpectra(NamedTuple):
-    """Singular values of the input-output Jacobian d h_d / d h_0 of a deep square net at
-    initialisation, for every depth d = 1..max_depth."""
-
-    singular_values: np.ndarray  # (max_depth, width): row d-1 for depth d, largest first
-
-    def at(self, depth: int) -> np.ndarray:
-        """(width,) the singular values for a network of `depth` layers."""
-        depth = check_int_range("depth", depth, 1, len(self.singular_values))
-        return self.singular_values[depth - 1]
-
-
-@partial(jax.jit, static_argnames=("width", "max_depth"))
-def _spectra(key, scheme_index, scale, bias_scale, act_index, width, max_depth):
-    k_input, k_weights, k_biases = jax.random.split(key, 3)
-    layer_keys = jax.random.split(k_weights, max_depth)
-    weights = jax.vmap(lambda k: _weight_from_normal(
-        jax.random.normal(k, (width, width)), scheme_index, scale))(layer_keys)
-    biases = bias_scale * jax.random.normal(k_biases, (max_depth, width))
-    h0 = jax.random.normal(k_input, (width,))
-
-    def run(phi):
-        def layer(carry, wb):
-            h, jac = carry
-            W, b = wb
-            z = h @ W + b
-            jac = (jac @ W) * derivative(phi)(z)  # row convention: dh_l = dh_0 @ jac
-            return (phi(z), jac), jnp.linalg.svd(jac, compute_uv=False)
-
-        return lax.scan(layer, (h0, jnp.eye(width)), (weights, biases))[1]
-
-    return with_activation(act_index, run)
-
-
-def jacobian_spectra(
-    key: jax.Array,
-    width: int,
-    max_depth: int,
-    activation: str = "tanh",
-    init: str = "gaussian",
-    scale: float = 1.0,
-    bias_scale: float = 0.0,
-) -> JacobianSpectra:
-    """Singular values of d h_d / d h_0 for depths d = 1..max_depth of one random net.
-
-    The net: h_0 ~ N(0, I) of size `width`, then h_l = phi(h_{l-1} @ W_l + b_l) with
-    square W_l drawn by gradviz.init's `init` scheme with gain `scale`, b_l ~ N(0,
-    bias_scale^2). The Jacobian is the product of W_l diag(phi'(z_l)) over the layers. All
-    singular values near 1 (dynamical isometry) pass every direction of the signal back
-    unchanged: a linear net with orthogonal weights has all of them exactly scale^d.
-    Moving a depth slider just picks a row: `.at(depth)`.
-    """
-    check_int_range("width", width, 1, 1024)
-    check_int_range("max_depth", max_depth, 1, 1024)
-    check_positive("init scale", scale, allow_zero=True)
-    check_positive("bias scale", bias_scale, allow_zero=True)
-    values = _spectra(key, init_index(init), scale, bias_scale, activation_index(activation),
-                      width=width, max_depth=max_depth)
-    return JacobianSpectra(np.asarray(values))
+# Jacobian spectra (dynamical isometry) live in gradviz.isometry; these names stay here
+# for code written against gradviz.flow.
+JacobianSpectra = _isometry.JacobianSpectra
+jacobian_spectra = _isometry.jacobian_spectra

@@ -4,12 +4,14 @@
 MLP (plain or residual, with no norm, batch norm or layer norm)::
 
     layer 1:       h_1 = phi(N(x @ W_in + b_in))
-    layer l >= 2:  h_l = phi(N(h_{l-1} @ W[l-2] + b[l-2]))             (plain)
-                   h_l = h_{l-1} + phi(N(h_{l-1} @ W[l-2] + b[l-2]))   (residual)
+    layer l >= 2:  h_l = phi(N(h_{l-1} @ W[l-2] + b[l-2]))                 (plain)
+                   h_l = h_{l-1} + a * phi(N(h_{l-1} @ W[l-2] + b[l-2]))   (residual)
     output:        h_depth @ W_out + b_out
 
 N is the identity, batch norm (statistics over the batch) or layer norm (over the
-units), without learned gain and shift. Batch norm always uses the statistics of the
+units), without learned gain and shift. a is the residual branch's scale (`branch_scale`,
+default 1); a = 1/sqrt(depth) keeps the variance of an unnormalised residual stack from
+growing with depth. Batch norm always uses the statistics of the
 batch it is given (no running averages), which is what its gradients see in training.
 
 Vanilla RNN and GRU read a sequence x: (batch, time, in_dim) and predict from the
@@ -33,6 +35,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from gradviz.activations import activation_index, derivative, with_activation
@@ -144,12 +147,15 @@ def _first_layer(phi, norm, x, W_in, b_in):
 def _hidden_layer(phi, norm, residual, active, h, W, b):
     """Hidden layer l >= 2 on h = h_{l-1}: (batch, width); returns (h_l, z_l).
 
-    An inactive layer (past the chosen depth) passes h through unchanged; it computes
-    on zeros instead of h, so that nothing it computes can turn into inf or NaN.
+    residual (traced): 0 or False for a plain layer, h_l = phi(z_l); a > 0 (True: 1) for
+    a residual one, h_l = h + a * phi(z_l). An inactive layer (past the chosen depth)
+    passes h through unchanged; it computes on zeros instead of h, so that nothing it
+    computes can turn into inf or NaN.
     """
     h_safe = jnp.where(active, h, 0.0)
     z = _normalize(h_safe @ W + b, norm)
-    new_h = phi(z) + jnp.where(residual, h_safe, 0.0)
+    branch = phi(z)
+    new_h = jnp.where(residual > 0, h_safe + residual * branch, branch)
     return jnp.where(active, new_h, h), z
 
 
@@ -179,13 +185,20 @@ def _mlp_readout(params, h):
     return h @ params["W_out"] + params["b_out"]
 
 
-def mlp_options(activation: str, residual: bool, norm: str) -> dict:
-    """Validate the MLP's options and turn them into the arrays the jitted code takes."""
+def mlp_options(activation: str, residual: bool, norm: str, branch_scale: float = 1.0) -> dict:
+    """Validate the MLP's options and turn them into the arrays the jitted code takes.
+
+    "residual" becomes one float32 number, traced: 0 for a plain MLP, else the residual
+    branch's scale (branch_scale > 0), so that no value of either recompiles.
+    """
     if not isinstance(residual, (bool, int)):
         raise ValueError(f"residual must be True or False, got {residual!r}")
+    branch_scale = check_positive("branch_scale", branch_scale)
+    if not residual and branch_scale != 1.0:
+        raise ValueError("branch_scale scales a residual branch: it needs residual=True")
     return {
         "act_index": activation_index(activation),
-        "residual": bool(residual),
+        "residual": np.float32(branch_scale if residual else 0.0),
         "norm": NORMS[check_choice("norm", norm, NORMS)],
     }
 
@@ -208,14 +221,17 @@ def apply_mlp(
     residual: bool = False,
     norm: str = "none",
     depth: int | None = None,
+    branch_scale: float = 1.0,
 ) -> jax.Array:
     """The MLP's outputs (batch, out_dim) for x: (batch, in_dim).
 
-    `depth` uses only the first `depth` hidden layers (default: all of them).
+    `depth` uses only the first `depth` hidden layers (default: all of them);
+    `branch_scale` scales each residual branch (residual=True only).
     """
     check_mlp_input(params, x)
     depth = resolve_depth(params, depth)
-    return _apply_mlp(params, x, depth=depth, **mlp_options(activation, residual, norm))
+    options = mlp_options(activation, residual, norm, branch_scale)
+    return _apply_mlp(params, x, depth=depth, **options)
 
 
 @partial(jax.jit, static_argnames=("norm",))
@@ -303,10 +319,15 @@ def _vanilla_step(phi, params, h, x_t):
     return phi(z), z
 
 
+def _update_gate(params, h, x_t):
+    """The GRU's update gate z_t = sigmoid(x_t @ W_xz + h_{t-1} @ W_hz + b_z): (batch, hidden)."""
+    return jax.nn.sigmoid(x_t @ params["W_xz"] + h @ params["W_hz"] + params["b_z"])
+
+
 def _gru_step(phi, params, h, x_t):
     """One GRU step; returns (h_t, candidate pre-activation), each (batch, hidden)."""
     del phi  # the GRU's nonlinearities are fixed: sigmoid gates, tanh candidate
-    update = jax.nn.sigmoid(x_t @ params["W_xz"] + h @ params["W_hz"] + params["b_z"])
+    update = _update_gate(params, h, x_t)
     reset = jax.nn.sigmoid(x_t @ params["W_xr"] + h @ params["W_hr"] + params["b_r"])
     z = x_t @ params["W_xn"] + (reset * h) @ params["W_hn"] + params["b_n"]
     return update * h + (1 - update) * jnp.tanh(z), z
@@ -335,6 +356,27 @@ def _rnn_forward(phi, params, xs, length, probes, threshold):
     h0 = jnp.zeros((batch, hidden), xs.dtype)
     h, stats = lax.scan(step, h0, (jnp.swapaxes(xs, 0, 1), probes, jnp.arange(time)))
     return h, stats
+
+
+def gru_update_gates(params: dict, xs: jax.Array) -> jax.Array:
+    """The update gate z_t of a GRU at every step: (batch, time, hidden) for xs: (batch,
+    time, in_dim). z_t is the fraction of h_{t-1} that h_t keeps, so the product of the
+    gates over a stretch of steps is how much of the state (and of the gradient through
+    time, along the gate's path) survives it.
+    """
+    check_rnn_input(params, xs)
+    if rnn_cell(params) != "gru":
+        raise ValueError("gru_update_gates needs GRU parameters (init_rnn(..., cell='gru'))")
+    return _gru_update_gates(params, xs)
+
+
+@jax.jit
+def _gru_update_gates(params, xs):
+    def step(h, x_t):
+        return _gru_step(None, params, h, x_t)[0], _update_gate(params, h, x_t)
+
+    h0 = jnp.zeros((xs.shape[0], params["W_hz"].shape[0]), xs.dtype)
+    return jnp.swapaxes(lax.scan(step, h0, jnp.swapaxes(xs, 0, 1))[1], 0, 1)
 
 
 def check_rnn_input(params: dict, xs) -> None:

@@ -286,6 +286,7 @@ def train_mlp(
     loss: str = "cross_entropy",
     x_test: jax.Array | None = None,
     y_test: jax.Array | None = None,
+    branch_scale: float = 1.0,
 ) -> TrainLog:
     """Train an MLP (gradviz.init_mlp's params) for `steps` steps of `optimizer`.
 
@@ -294,12 +295,13 @@ def train_mlp(
     test set, if given, has the same form and is evaluated at every step (batch norm uses
     its statistics). `key` draws the minibatches (unused at full batch). Works under
     jax.vmap over key and params. Every hidden layer is trained; layer_grad_norm has one
-    column per hidden layer.
+    column per hidden layer. `branch_scale` scales each residual branch (residual=True
+    only; see gradviz.models).
     """
     check_mlp_input(params, x)
     _check_training_set(x, y, params["W_out"].shape[1], loss, optimizer, steps, batch_size)
     _check_test_set("x_test", check_mlp_input, params, x_test, y_test, loss)
-    options = mlp_options(activation, residual, norm)
+    options = mlp_options(activation, residual, norm, branch_scale)
     return _train_mlp(
         key, params, x, y, x_test, y_test, options["residual"], optimizer=optimizer,
         steps=steps, batch_size=batch_size, activation=activation, norm=options["norm"],
@@ -433,7 +435,7 @@ def train_mlp_seeds(
     keys: (runs, 2), e.g. jax.random.split(key, 3). Run i draws its network with
     gradviz.init_mlp(split(keys[i])[0], in_dim, width, depth, out_dim, init, scale,
     bias_scale) and its minibatches with split(keys[i])[1]; `options` go to train_mlp
-    (batch_size, activation, residual, norm, loss, x_test, y_test). The log's arrays
+    (batch_size, activation, residual, branch_scale, norm, loss, x_test, y_test). The log's arrays
     have a leading runs axis.
     """
     keys = _seed_keys(keys)

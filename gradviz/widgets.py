@@ -684,7 +684,10 @@ class PhaseDiagramExplorer(Explorer):
     def _on_activation(self, change=None) -> None:
         diagram = self.diagram(self.activation.value)
         self.image.set_data(finite_or_nan(diagram.log_gain))
-        self.critical_line.set_data(diagram.critical_sigma_w, diagram.sigma_b)
+        # the theory's line on a finer sigma_b grid than the map's rows: a smooth curve
+        sigma_bs = np.linspace(diagram.sigma_b[0], diagram.sigma_b[-1], 61)
+        critical = theory.critical_sigma_w(sigma_bs, diagram.activation)
+        self.critical_line.set_data(np.asarray(critical), sigma_bs)
         self.update()
 
     def _on_click(self, event) -> None:
@@ -710,17 +713,26 @@ class PhaseDiagramExplorer(Explorer):
             depth, sw, sb, name, input_mean_square=self.input_mean_square)
         self.theory_line.set_data(layers, np.asarray(predicted) * self.stats.signal_norm[-1])
         rescale(self.signal_line.axes)
-        critical = float(np.interp(sb, self.diagram(name).sigma_b,
-                                   self.diagram(name).critical_sigma_w))
+        critical = float(theory.critical_sigma_w(sb, name))
+        grid_edge = self.diagram(name).measured_edge(sb)
         signal = self.stats.signal_norm
         measured = (signal[0] / signal[-1]) ** (1 / (depth - 1))
         gain = float(theory.signal_gain_per_layer(sw, sb, name))
         phase = "ordered (vanishing)" if sw < critical else "chaotic (exploding)"
-        self.summary.value = (
-            f"{name}, σ_w = {sw:.2f}, σ_b = {sb:.2f}: going back one layer the signal is "
-            f"multiplied by {measured:.2f} (mean-field theory: {gain:.2f}). The theory's edge "
-            f"of chaos for this σ_b is σ_w = {critical:.2f}: this point is on the {phase} side.")
+        self.summary.value = phase_summary(name, sw, sb, measured, gain, critical, grid_edge)
+        self.summary.value += f" This point is on the {phase} side."
         self.redraw()
+
+
+def phase_summary(name, sigma_w, sigma_b, measured, gain, critical, grid_edge) -> str:
+    """The phase-diagram explorer's line: the chosen point's gain per layer, measured and
+    predicted, and the edge of chaos at its sigma_b by theory and by the measured grid."""
+    grid = ("the measured map does not cross 0 on this row" if not np.isfinite(grid_edge)
+            else f"the measured map crosses 0 at σ_w ≈ {grid_edge:.2f} (interpolated "
+                 "between grid points)")
+    return (f"{name}, σ_w = {sigma_w:.2f}, σ_b = {sigma_b:.2f}: going back one layer the "
+            f"signal is multiplied by {measured:.2f} (mean-field theory: {gain:.2f}). Edge of "
+            f"chaos at this σ_b: σ_w = {critical:.3f} by mean-field theory; {grid}.")
 
 
 class IsometryExplorer(Explorer):

@@ -222,3 +222,108 @@ def test_describe_runs_states_the_last_step_over_the_runs():
     assert "inf/NaN" not in text
     with pytest.raises(ValueError, match="several runs"):
         gv.train.describe_runs(train_mlp(KEY, gv.init_mlp(KEY, 8, 16, 3, 4), X, Y, SGD, 10))
+
+
+# --------------------------------------------------------------------------- accurate spectra
+
+DIGITS = 60  # the decimal reference's precision
+
+
+def decimal_product(factors):
+    """M_d ... M_1 as rows of Decimals, computed with DIGITS significant digits."""
+    from decimal import Decimal, getcontext
+
+    getcontext().prec = DIGITS
+    n = factors.shape[1]
+    product = [[Decimal(int(i == j)) for j in range(n)] for i in range(n)]
+    for m in factors:
+        md = [[Decimal(float(v)) for v in row] for row in m]
+        product = [[sum(md[i][k] * product[k][j] for k in range(n)) for j in range(n)]
+                   for i in range(n)]
+    return product
+
+
+def decimal_singular_values(rows):
+    """Singular values of a matrix of Decimals (rows) by one-sided Jacobi in decimal
+    arithmetic with DIGITS digits: a reference that no float round-off reaches."""
+    from decimal import Decimal, getcontext
+
+    getcontext().prec = DIGITS
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    n = len(columns)
+
+    def dot(u, v):
+        return sum(a * b for a, b in zip(u, v, strict=True))
+
+    for _ in range(60):
+        worst = Decimal(0)
+        for i in range(n - 1):
+            for j in range(i + 1, n):
+                ci, cj = columns[i], columns[j]
+                a, b, c = dot(ci, ci), dot(cj, cj), dot(ci, cj)
+                if c == 0:
+                    continue
+                worst = max(worst, abs(c) / (a * b).sqrt())
+                zeta = (b - a) / (2 * c)
+                t = (1 if zeta >= 0 else -1) / (abs(zeta) + (1 + zeta * zeta).sqrt())
+                cs = 1 / (1 + t * t).sqrt()
+                sn = cs * t
+                columns[i] = [cs * x - sn * y for x, y in zip(ci, cj, strict=True)]
+                columns[j] = [sn * x + cs * y for x, y in zip(ci, cj, strict=True)]
+        if worst < Decimal(10) ** (10 - DIGITS):
+            break
+    return np.array(sorted((float(dot(c, c).sqrt()) for c in columns), reverse=True))
+
+
+@pytest.mark.parametrize("width", [5, 6])
+def test_product_singular_values_are_accurate_where_a_plain_svd_is_noise(width):
+    factors = np.random.default_rng(width).standard_normal((40, width, width)) / np.sqrt(width)
+    got = gv.isometry.product_singular_values(factors)
+    assert got.shape == (40, width)
+    want = decimal_singular_values(decimal_product(factors))
+    assert want[-1] / want[0] < 1e-20  # a spread that no SVD of the multiplied-out product sees
+    np.testing.assert_allclose(got[-1], want, rtol=1e-9)
+    naive = np.linalg.svd(np.linalg.multi_dot(factors[::-1]), compute_uv=False)
+    assert abs(naive[-1] / want[-1] - 1) > 1  # the plain float64 SVD is off by far
+    # row l-1 is the product of the first l factors
+    np.testing.assert_allclose(got[0], np.linalg.svd(factors[0], compute_uv=False), rtol=1e-12)
+    np.testing.assert_allclose(got[2], np.linalg.svd(factors[2] @ factors[1] @ factors[0],
+                                                     compute_uv=False), rtol=1e-10)
+
+
+def test_product_singular_values_of_orthogonal_factors_are_exactly_one():
+    q = np.linalg.qr(np.random.default_rng(1).standard_normal((30, 8, 8)))[0]
+    np.testing.assert_allclose(gv.isometry.product_singular_values(q), 1.0, rtol=1e-12)
+
+
+def test_product_singular_values_bad_inputs():
+    with pytest.raises(ValueError, match="stack of square matrices"):
+        gv.isometry.product_singular_values(np.ones((3, 4, 5)))
+    with pytest.raises(ValueError, match="finite"):
+        gv.isometry.product_singular_values(np.full((2, 3, 3), np.nan))
+
+
+def test_jacobian_spectra_are_float64_and_resolve_the_smallest_singular_value():
+    spectra = jacobian_spectra(KEY, 8, 24, "linear", "gaussian", 1.0)
+    assert spectra.singular_values.dtype == np.float64
+    smallest = spectra.at(24)[-1]
+    assert 0 < smallest < 1e-15 * spectra.at(24)[0]  # below what a float64 SVD resolves
+    # the same key gives the same spectra
+    again = jacobian_spectra(KEY, 8, 24, "linear", "gaussian")
+    np.testing.assert_array_equal(spectra.singular_values, again.singular_values)
+
+
+# --------------------------------------------------------------------------- the grid's edge
+
+
+def test_measured_edge_interpolates_the_crossing_of_zero():
+    from gradviz.flow import PhaseDiagram
+
+    sigma_ws, sigma_bs = np.array([0.5, 1.0, 1.5, 2.0]), np.array([0.0, 1.0])
+    # log gain = sigma_w - 1 - 0.4 sigma_b: crosses 0 at sigma_w = 1 + 0.4 sigma_b
+    gain = sigma_ws[None, :] - 1 - 0.4 * sigma_bs[:, None]
+    diagram = PhaseDiagram(sigma_ws, sigma_bs, gain, np.full(2, np.nan), "tanh", 10)
+    for sigma_b in (0.0, 0.25, 1.0):
+        assert diagram.measured_edge(sigma_b) == pytest.approx(1 + 0.4 * sigma_b)
+    no_crossing = PhaseDiagram(sigma_ws, sigma_bs, -np.ones((2, 4)), np.full(2, np.nan), "tanh", 10)
+    assert np.isnan(no_crossing.measured_edge(0.5))

@@ -26,8 +26,11 @@ def test_phase_map_shows_the_diagram_and_the_critical_line(phase):
         phase.activation.value = name
         diagram = phase.diagrams[name]
         np.testing.assert_allclose(phase.image.get_array(), diagram.log_gain)
+        sigma_bs = phase.critical_line.get_ydata()
+        assert sigma_bs[0] == diagram.sigma_b[0] and sigma_bs[-1] == diagram.sigma_b[-1]
+        assert len(sigma_bs) > 4 * len(diagram.sigma_b)  # a smooth curve, not the map's rows
         np.testing.assert_allclose(phase.critical_line.get_xdata(),
-                                   theory.critical_sigma_w(diagram.sigma_b, name), rtol=1e-6)
+                                   theory.critical_sigma_w(sigma_bs, name), rtol=1e-6)
     assert phase.diagrams["tanh"].log_gain.shape == (4, 6)
 
 
@@ -90,3 +93,15 @@ def test_a_click_on_the_map_moves_the_point(phase):
     phase._on_click(click)
     assert phase.sigma_w.value == pytest.approx(2.0) and phase.sigma_b.value == pytest.approx(0.5)
     assert list(phase.marker.get_xdata()) == [phase.sigma_w.value]
+
+
+def test_the_summary_prints_the_theory_edge_and_the_grid_crossing(phase):
+    phase.activation.value = "tanh"
+    phase.sigma_b.value, phase.sigma_w.value = 0.3, 1.5
+    theory_edge = float(theory.critical_sigma_w(0.3, "tanh"))
+    assert f"σ_w = {theory_edge:.3f} by mean-field theory" in phase.summary.value
+    grid_edge = phase.diagrams["tanh"].measured_edge(0.3)
+    if np.isfinite(grid_edge):
+        assert f"crosses 0 at σ_w ≈ {grid_edge:.2f}" in phase.summary.value
+    else:
+        assert "does not cross 0" in phase.summary.value

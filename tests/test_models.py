@@ -130,3 +130,59 @@ def test_mlp_reference_loss_matches_gradviz_loss():
 def test_bad_input_raises_a_clear_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# --------------------------------------------------------------------------- residual branch scale
+
+
+@pytest.mark.parametrize("norm", ["none", "layer"])
+def test_branch_scale_multiplies_each_residual_branch(norm):
+    params = make_mlp(6, init="xavier", bias_scale=0.1)
+    a = 0.3
+
+    def normalized(z):  # layer norm over the units, or nothing
+        if norm == "none":
+            return z
+        return (z - z.mean(1, keepdims=True)) / jnp.sqrt(z.var(1, keepdims=True) + 1e-5)
+
+    h = jnp.tanh(normalized(X @ params["W_in"] + params["b_in"]))
+    for W, b in zip(params["W"], params["b"], strict=True):  # written out: h + a * phi(N(z))
+        h = h + a * jnp.tanh(normalized(h @ W + b))
+    got = gv.apply_mlp(params, X, "tanh", residual=True, norm=norm, branch_scale=a)
+    np.testing.assert_allclose(got, h @ params["W_out"] + params["b_out"], rtol=1e-5, atol=1e-5)
+    # the default scale 1 is the plain residual net, and the flow sees the same network
+    np.testing.assert_allclose(gv.apply_mlp(params, X, "tanh", residual=True, norm=norm),
+                               gv.apply_mlp(params, X, "tanh", residual=True, norm=norm,
+                                            branch_scale=1.0))
+    flow = gv.gradient_flow(params, X, Y, "tanh", residual=True, norm=norm, branch_scale=a)
+    np.testing.assert_allclose(flow.act_std[-1], float(jnp.std(h)), rtol=1e-5)
+
+
+def test_branch_scale_is_traced_and_checked():
+    from gradviz.compiles import count_compiles
+
+    params = make_mlp(5)
+    gv.gradient_flow(params, X, Y, residual=True, branch_scale=0.5)  # warm-up
+    with count_compiles() as log:
+        small = gv.gradient_flow(params, X, Y, residual=True, branch_scale=0.1)
+        plain = gv.gradient_flow(params, X, Y, residual=False)
+    assert log.count == 0
+    assert small.act_std[-1] != plain.act_std[-1]
+    with pytest.raises(ValueError, match="branch_scale must be a finite number > 0"):
+        gv.apply_mlp(params, X, residual=True, branch_scale=0.0)
+    with pytest.raises(ValueError, match="needs residual=True"):
+        gv.apply_mlp(params, X, residual=False, branch_scale=0.5)
+
+
+def test_gru_update_gates_match_the_step_by_step_gates():
+    params = gv.init_rnn(KEY, 3, 6, 2, cell="gru", recurrent_scale=0.9, update_gate_bias=1.0)
+    xs = jax.random.normal(KEY, (4, 7, 3))
+    states = rnn_hidden(params, xs)  # (time, batch, hidden)
+    previous = jnp.concatenate([jnp.zeros_like(states[:1]), states[:-1]])
+    want = jax.nn.sigmoid(jnp.einsum("bti,ih->tbh", xs, params["W_xz"])
+                          + previous @ params["W_hz"] + params["b_z"])
+    got = gv.models.gru_update_gates(params, xs)
+    assert got.shape == (4, 7, 6)
+    np.testing.assert_allclose(got, jnp.swapaxes(want, 0, 1), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="needs GRU parameters"):
+        gv.models.gru_update_gates(gv.init_rnn(KEY, 3, 6, 2), xs)
