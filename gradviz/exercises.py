@@ -94,6 +94,22 @@ def _gru_ratio(bias: float) -> float:
     return float(flow.signal_norm[0] / flow.signal_norm[-1])
 
 
+@cache
+def _gru_threshold_bias() -> float:
+    """The smallest update-gate bias (to 0.05, between -2 and 6) at which step 1 gets at
+    least 1% of step 50's gradient in `_gru_ratio`'s GRU: a grid of 0.25, then of 0.05
+    below the first grid point that is enough."""
+
+    def first_enough(biases):
+        enough = [_gru_ratio(float(b)) >= 0.01 for b in biases]
+        return float(biases[enough.index(True)]) if any(enough) else None
+
+    coarse = first_enough(np.round(np.arange(-2.0, 6.0 + 1e-9, 0.25), 2))
+    if coarse is None:
+        raise RuntimeError("no update-gate bias up to 6 keeps 1% of the gradient")
+    return first_enough(np.round(np.arange(coarse - 0.2, coarse + 1e-9, 0.05), 2))
+
+
 # --------------------------------------------------------------------------- chapter 2
 
 
@@ -143,14 +159,20 @@ EXERCISES: dict[str, Exercise] = {
         because=lambda truth: _linear_views_explained(),
     ),
     "ch1_gru_bias": Exercise(
-        question="GRU, hidden 32, adding-problem sequences of length 50: give an "
-                 "update-gate bias at which step 1 gets at least 1% of step 50's gradient.",
-        hint="A large positive bias pushes the update gate z_t towards 1, and "
-             "h_t = z_t * h_{t-1} + (1 - z_t) * n_t then copies h_{t-1} forward.",
-        truth=lambda: None,
-        accepts=lambda answer, truth: _gru_ratio(float(answer)) >= 0.01,
-        because=lambda truth: "with the gate near 1 the GRU copies its state forward, and the "
-                              "gradient flows back along the copy.",
+        question="GRU, hidden 32, recurrent scale 1, 16 adding-problem sequences of length "
+                 "50 (gv.data.adding_problem(jax.random.PRNGKey(0), 16, 50), init key "
+                 "PRNGKey(0)): what is the smallest update-gate bias at which step 1 gets at "
+                 "least 1% of step 50's gradient? (Within 0.25.)",
+        hint="A positive bias pushes the update gate z_t towards 1, and h_t = z_t * h_{t-1} "
+             "+ (1 - z_t) * n_t then copies h_{t-1} forward. Measure step 1's share, "
+             "signal_norm[0] / signal_norm[-1] of gv.rnn_gradient_flow, for a few biases "
+             "(gv.init_rnn(..., cell='gru', update_gate_bias=b)) and narrow it down: "
+             "bias 0 is far too small, bias 3 more than enough.",
+        truth=_gru_threshold_bias,
+        accepts=lambda answer, truth: abs(float(answer) - truth) <= 0.25,
+        because=lambda truth: f"step 1's share passes 1% at bias {truth:.2f}, where the gate "
+                              f"starts near sigmoid(b) = {1 / (1 + np.exp(-truth)):.2f}: from "
+                              "there the copy term carries the gradient back.",
     ),
     "ch2_critical_tanh": Exercise(
         question="tanh MLP with bias scale sigma_b = 0.3: at which sigma_w does the "

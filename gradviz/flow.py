@@ -49,6 +49,10 @@ class FlowStats(NamedTuple):
     act_std: np.ndarray  # standard deviation of h_l over batch and units
     saturation: np.ndarray  # fraction of (example, unit) pairs with |phi'(z)| < threshold
     dead_fraction: np.ndarray  # fraction of units with |phi'(z)| < threshold on every example
+    # the forward signal: std of each unit of h_l across the batch, averaged over units.
+    # Near 0, every example maps to nearly the same h_l. Values below ~eps * |h_l| (eps of
+    # the dtype, 1.2e-7 for float32) are rounding noise: compute in float64 to see them.
+    example_spread: np.ndarray
     loss: float
     first_nonfinite_forward: int | None  # first layer (1-based) whose activations are inf/NaN
     first_nonfinite_backward: int | None  # first layer, going backward, whose gradients are

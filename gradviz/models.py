@@ -123,7 +123,7 @@ def _normalize(z: jax.Array, norm: str) -> jax.Array:
 
 def _layer_stats(h, z, phi, threshold):
     """Summaries of one layer's output h and pre-activation z, both (batch, width);
-    measured in at least float32."""
+    measured in at least float32 (in float64 when h is float64)."""
     h = h.astype(jnp.promote_types(h.dtype, jnp.float32))
     z = z.astype(jnp.promote_types(z.dtype, jnp.float32))
     slope = jnp.abs(derivative(phi)(z))
@@ -133,6 +133,8 @@ def _layer_stats(h, z, phi, threshold):
     return {
         "act_mean": (h / unit).mean() * unit,
         "act_std": (h / unit).std() * unit,
+        # how different the examples still look: each unit's std over the batch, averaged
+        "example_spread": (h / unit).std(axis=0).mean() * unit,
         "saturation": saturated.mean(),
         "dead_fraction": saturated.all(axis=0).mean(),
     }

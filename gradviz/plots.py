@@ -34,6 +34,12 @@ def finite_or_nan(values) -> np.ndarray:
     return np.where(np.isfinite(values), values, np.nan)
 
 
+def positive_or_nan(values) -> np.ndarray:
+    """values as floats with inf, 0 and negatives replaced by NaN: gaps on a log axis."""
+    values = finite_or_nan(values)
+    return np.where(values > 0, values, np.nan)
+
+
 def rescale(ax: Axes) -> None:
     """Fit the axis limits to the current data (lines do not do it when their data change)."""
     ax.relim()
@@ -59,24 +65,50 @@ def few_ticks(ax: Axes) -> None:
                                                       integer=axis is ax.xaxis))
 
 
+def fit_log_ticks(ax: Axes) -> None:
+    """On a log y axis spanning few decades, tick at 1-2-5 or 1-3 of each decade as well
+    (below one decade: at round numbers), so that at least 3 ticks are labelled; call
+    after the limits changed."""
+    if ax.get_yscale() != "log":
+        return
+    low, high = ax.get_ylim()
+    decades = np.log10(high / low) if 0 < low < high else np.inf
+    if decades < 1:  # less than a decade: evenly spaced round numbers
+        ax.yaxis.set_major_locator(ticker.MaxNLocator(nbins=4))
+    else:
+        subs = (1.0, 2.0, 5.0) if decades < 2 else (1.0, 3.0) if decades < 3 else (1.0,)
+        ax.yaxis.set_major_locator(ticker.LogLocator(numticks=5, subs=subs))
+    # label every major tick (matplotlib's default labels only 10^k beyond one decade)
+    ax.yaxis.set_major_formatter(ticker.LogFormatterSciNotation(minor_thresholds=(np.inf,
+                                                                                  np.inf)))
+
+
 class FlowArtists(NamedTuple):
     """The artists `draw_flow` made; `update_flow` changes their data."""
 
     signal: Line2D
     weight_grad: Line2D
     theory: Line2D
-    act_mean: Line2D
-    act_low: Line2D
-    act_high: Line2D
+    act_std: Line2D
+    example_spread: Line2D
+    rounding: Line2D
     saturation: Line2D
     dead: Line2D
     update_ratio: Line2D
     overflow: Text
 
 
-def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
-    """Draw a FlowStats on four axes: gradients, activations, saturation, update ratio.
+REFERENCE_GREY = "#777777"  # lines that are predictions or limits, not measurements
 
+
+def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
+    """Draw a FlowStats on four axes: gradients backward, the forward signal, saturation,
+    update ratio.
+
+    The forward panel (log y) shows the spread of h_l pooled over batch and units and
+    the spread across examples (each unit's std over the batch, averaged over units),
+    with the rounding level of the stats' dtype, eps * rms(h_l): a spread near that line
+    is rounding noise, and the layer no longer tells the examples apart.
     axes: a sequence of 4 Axes (2 x 2, sharing x).
     theory_signal: (depth,) predicted ||dL/dh_l||, or None.
     """
@@ -87,11 +119,14 @@ def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
         signal=ax_grad.plot(*empty, "o-", ms=3, color=c["blue"], label="||dL/dh_l|| signal")[0],
         weight_grad=ax_grad.plot(*empty, "s-", ms=3, color=c["orange"],
                                  label="||dL/dW_l|| weight gradient")[0],
-        theory=ax_grad.plot(*empty, "--", color=c["black"], lw=1,
+        theory=ax_grad.plot(*empty, "--", color=REFERENCE_GREY, lw=1,
                             label="mean-field prediction")[0],
-        act_mean=ax_act.plot(*empty, "-", color=c["green"], label="mean of h_l")[0],
-        act_low=ax_act.plot(*empty, ":", color=c["green"], label="mean ± std")[0],
-        act_high=ax_act.plot(*empty, ":", color=c["green"])[0],
+        act_std=ax_act.plot(*empty, "o-", ms=3, color=c["green"],
+                            label="std of h_l over batch and units")[0],
+        example_spread=ax_act.plot(*empty, "^-", ms=3, color=c["black"],
+                                   label="std across examples (per unit)")[0],
+        rounding=ax_act.plot(*empty, ":", color=REFERENCE_GREY, lw=1.2,
+                             label="rounding level eps·rms(h_l)")[0],
         saturation=ax_sat.plot(*empty, "o-", ms=3, color=c["vermillion"],
                                label="saturated (|phi'| < threshold)")[0],
         dead=ax_sat.plot(*empty, "s-", ms=3, color=c["purple"], label="dead units")[0],
@@ -100,7 +135,7 @@ def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
                               fontsize=9, fontweight="bold"),
     )
     ax_grad.set(yscale="log", ylabel="gradient norm", title="Gradients per layer")
-    ax_act.set(ylabel="activation", title="Activations h_l")
+    ax_act.set(yscale="log", ylabel="spread of h_l", title="Forward signal: activations h_l")
     ax_sat.set(ylabel="fraction of units", ylim=(-0.03, 1.03), title="Saturated and dead units")
     ax_ratio.set(yscale="log", ylabel="update / weight",
                  title="Update ratio lr ||dL/dW_l|| / ||W_l||")
@@ -108,8 +143,9 @@ def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
         few_ticks(ax)
     for ax in (ax_sat, ax_ratio):
         ax.set_xlabel("layer l")
-    for ax in (ax_grad, ax_act, ax_sat):  # the update-ratio panel's title names its line
-        ax.legend(fontsize=7, loc="upper left")
+    ax_sat.legend(fontsize=7, loc="upper left")  # the update-ratio panel's title names it
+    for ax in (ax_grad, ax_act):  # vanishing fills one corner, growth or collapse another
+        ax.legend(fontsize=7, loc="best")
     update_flow(artists, stats, theory_signal)
     return artists
 
@@ -118,20 +154,23 @@ def update_flow(artists: FlowArtists, stats: FlowStats, theory_signal=None) -> N
     """Put a new FlowStats (and prediction) into the artists of `draw_flow`, rescaling."""
     layers = np.arange(1, len(stats.signal_norm) + 1)
     mean, std = finite_or_nan(stats.act_mean), finite_or_nan(stats.act_std)
+    spread = np.asarray(stats.example_spread)
+    eps = np.finfo(spread.dtype if spread.dtype.kind == "f" else np.float32).eps
     artists.signal.set_data(layers, finite_or_nan(stats.signal_norm))
     artists.weight_grad.set_data(layers, finite_or_nan(stats.weight_grad_norm))
     theory = [] if theory_signal is None else finite_or_nan(theory_signal)
     artists.theory.set_data(layers[: len(theory)], theory)
-    artists.act_mean.set_data(layers, mean)
-    artists.act_low.set_data(layers, mean - std)
-    artists.act_high.set_data(layers, mean + std)
+    artists.act_std.set_data(layers, positive_or_nan(std))
+    artists.example_spread.set_data(layers, positive_or_nan(spread))
+    artists.rounding.set_data(layers, positive_or_nan(eps * np.sqrt(mean**2 + std**2)))
     artists.saturation.set_data(layers, stats.saturation)
     artists.dead.set_data(layers, stats.dead_fraction)
     artists.update_ratio.set_data(layers, finite_or_nan(stats.update_ratio))
-    artists.overflow.set_text(overflow_message(stats))
-    for line in (artists.signal, artists.act_mean, artists.saturation, artists.update_ratio):
+    artists.overflow.set_text(overflow_message(stats).replace("; ", ";\n"))  # fits the panel
+    for line in (artists.signal, artists.act_std, artists.saturation, artists.update_ratio):
         rescale(line.axes)
         line.axes.set_xlim(0.5, max(len(layers), 2) + 0.5)
+        fit_log_ticks(line.axes)
 
 
 def overflow_message(stats) -> str:

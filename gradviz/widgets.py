@@ -43,6 +43,7 @@ from gradviz.plots import (
     draw_maps,
     few_ticks,
     finite_or_nan,
+    fit_log_ticks,
     flow_summary,
     overflow_message,
     rescale,
@@ -130,7 +131,8 @@ class Explorer:
 
 
 class FlowExplorer(Explorer):
-    """Per-layer gradient flow of an MLP on 256 digit images, with sliders.
+    """Per-layer forward signal and gradient flow of an MLP at initialisation on 256
+    digit images, with sliders.
 
     Controls: model, depth (1-64), width, activation, init scheme, init scale (gain on
     the scheme's std; sigma_w is shown), bias scale sigma_b, and a log/linear axis.
@@ -167,7 +169,11 @@ class FlowExplorer(Explorer):
         self._new_params()
         self.stats = self._flow()
         self.artists = draw_flow(axes, self.stats, self._theory())
+        self.fig.suptitle(f"At initialisation: one forward and backward pass on "
+                          f"{n_examples} digit images", fontsize=10)
         self.fig.tight_layout()
+        margins = self.fig.subplotpars  # room for wider tick labels (3x10^-1) later on
+        self.fig.subplots_adjust(left=margins.left + 0.03, wspace=margins.wspace + 0.1)
         self.widget = self.layout(self.controls)
         for control in (self.width, self.init, self.scale, self.bias_scale):
             control.observe(self._on_params_change, names="value")
@@ -215,6 +221,7 @@ class FlowExplorer(Explorer):
                 warnings.simplefilter("ignore", UserWarning)
                 self.artists.signal.axes.set_yscale(self.yscale.value)
             few_ticks(self.artists.signal.axes)
+            fit_log_ticks(self.artists.signal.axes)
         gain = ""
         if self.model.value == "MLP":
             predicted = theory.signal_gain_per_layer(self.sigma_w, self.bias_scale.value,

@@ -22,7 +22,13 @@ def test_which_view_vanishes():
 
 
 def test_gru_bias_is_checked_by_measuring():
-    assert exercises.check("ch1_gru_bias", 3.0).correct
+    threshold = exercises._gru_threshold_bias()
+    assert exercises._gru_ratio(threshold) >= 0.01 > exercises._gru_ratio(threshold - 0.05)
+    assert 0.0 < threshold < 3.0  # bias 0 vanishes, bias 3 keeps the gradient
+    assert exercises.check("ch1_gru_bias", threshold + 0.2).correct
+    assert exercises.check("ch1_gru_bias", threshold - 0.2).correct
+    wrong = exercises.check("ch1_gru_bias", 3.0)  # works, but is not the smallest
+    assert not wrong.correct and f"{threshold:.2f}" not in wrong.message
     assert not exercises.check("ch1_gru_bias", 0.0).correct
     assert exercises._gru_ratio(3.0) > 100 * exercises._gru_ratio(0.0)
 

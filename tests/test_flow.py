@@ -61,9 +61,56 @@ def test_flow_matches_the_unrolled_reference(activation, residual, norm):
     hs = mlp_hidden(params, X, activation, depth, residual, norm)
     np.testing.assert_allclose(flow.act_std, [h.std() for h in hs], rtol=1e-4)
     np.testing.assert_allclose(flow.act_mean, [h.mean() for h in hs], rtol=1e-4, atol=1e-6)
+    spread = [np.asarray(h, np.float64).std(axis=0).mean() for h in hs]
+    np.testing.assert_allclose(flow.example_spread, spread, rtol=1e-4)
     assert flow.loss == pytest.approx(float(mlp_loss(params, X, Y, activation, depth, residual,
                                                      norm)), rel=1e-5)
     assert flow.first_nonfinite_forward is None and flow.first_nonfinite_backward is None
+
+
+def numpy_example_spread(params, x, activation, depth):
+    """Each unit's std across the batch, averaged over units, at every layer: an unrolled
+    float64 NumPy forward pass (no JAX)."""
+    phi = {"sigmoid": lambda z: 1 / (1 + np.exp(-z)), "tanh": np.tanh}[activation]
+    weights = [params["W_in"], *params["W"][: depth - 1]]
+    biases = [params["b_in"], *params["b"][: depth - 1]]
+    h, spreads = np.asarray(x, np.float64), []
+    for W, b in zip(weights, biases, strict=True):
+        h = phi(h @ np.asarray(W, np.float64) + np.asarray(b, np.float64))
+        spreads.append(h.std(axis=0).mean())
+    return np.array(spreads)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_example_spread_in_float64_matches_numpy_and_shows_the_forward_collapse(activation):
+    depth = 20
+    params = gv.init_mlp(KEY, 32, 128, depth, 10, init="xavier", bias_scale=0.1)
+    want = numpy_example_spread(params, X, activation, depth)
+    with jax.enable_x64(True):
+        params64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
+        flow64 = gv.gradient_flow(params64, jnp.asarray(X, jnp.float64), Y, activation)
+    assert flow64.example_spread.dtype == np.float64
+    # a spread of 1e-12 of |h| keeps only ~4 of float64's 16 digits
+    np.testing.assert_allclose(flow64.example_spread, want, rtol=1e-3)
+    np.testing.assert_allclose(flow64.example_spread[:5], want[:5], rtol=1e-9)
+    flow32 = gv.gradient_flow(params, X, Y, activation)
+    if activation == "tanh":  # near the edge of chaos: the examples stay apart
+        assert want[-1] > 0.1 * want[0]
+        np.testing.assert_allclose(flow32.example_spread, want, rtol=1e-4)
+        return
+    # ordered phase: the spread shrinks by mean-field theory's sqrt(chi) per layer, the
+    # same factor as the backward signal, down to 1e-11 of its start at layer 20 ...
+    per_layer = (want[-1] / want[1]) ** (1 / (depth - 2))
+    gain = float(gv.theory.signal_gain_per_layer(1.0, 0.1, "sigmoid"))
+    assert per_layer == pytest.approx(gain, rel=0.05)
+    assert want[-1] < 1e-10 * want[0]
+    # ... and the pooled std hides it: over batch and units, h_20 still varies a lot
+    assert flow64.act_std[-1] > 0.05
+    # float32 cannot follow: below ~eps * |h| its spread is rounding noise
+    rounding = np.finfo(np.float32).eps * np.sqrt(flow32.act_mean**2 + flow32.act_std**2)
+    assert flow32.example_spread[-1] > 1e3 * want[-1]
+    assert flow32.example_spread[-1] < 10 * rounding[-1]
+    np.testing.assert_allclose(flow32.example_spread[:5], want[:5], rtol=1e-3)
 
 
 def test_saturation_of_the_first_layer():

@@ -36,7 +36,13 @@ def assert_shows(ex: FlowExplorer):
     np.testing.assert_allclose(a.signal.get_ydata(), want.signal_norm, rtol=1e-6)
     np.testing.assert_allclose(a.weight_grad.get_ydata(), want.weight_grad_norm, rtol=1e-6)
     np.testing.assert_allclose(a.saturation.get_ydata(), want.saturation)
-    np.testing.assert_allclose(a.act_high.get_ydata(), want.act_mean + want.act_std, rtol=1e-6)
+    np.testing.assert_allclose(a.act_std.get_ydata(), np.where(want.act_std > 0, want.act_std,
+                                                               np.nan), rtol=1e-6)
+    spread = np.where(want.example_spread > 0, want.example_spread, np.nan)
+    np.testing.assert_allclose(a.example_spread.get_ydata(), spread, rtol=1e-6)
+    rms = np.sqrt(want.act_mean.astype(np.float64) ** 2 + want.act_std.astype(np.float64) ** 2)
+    np.testing.assert_allclose(a.rounding.get_ydata(), np.finfo(np.float32).eps * rms, rtol=1e-6)
+    assert a.example_spread.axes.get_yscale() == "log"
     np.testing.assert_allclose(a.update_ratio.get_ydata(), want.update_ratio, rtol=1e-6)
     # the axes follow the data (ipympl axes do not rescale by themselves)
     low, high = a.signal.axes.get_ylim()
@@ -102,6 +108,23 @@ def test_overflow_is_shown_and_the_explorer_keeps_responding(flow_explorer):
     ex.scale.value = 1.0
     assert ex.artists.overflow.get_text() == ""
     assert_shows(ex)
+
+
+@pytest.mark.parametrize("activation, init", [("tanh", "xavier"), ("sigmoid", "xavier"),
+                                              ("relu", "he")])
+def test_every_log_axis_has_three_labelled_ticks(flow_explorer, activation, init):
+    ex = flow_explorer
+    ex.model.value, ex.scale.value, ex.bias_scale.value = "MLP", 1.0, 0.0
+    ex.activation.value, ex.init.value, ex.depth.value = activation, init, 20
+    ex.fig.canvas.draw()
+    a = ex.artists
+    for ax in (a.signal.axes, a.example_spread.axes, a.update_ratio.axes):
+        low, high = ax.get_ylim()
+        locs = ax.yaxis.get_majorticklocs()
+        labels = ax.yaxis.get_major_formatter().format_ticks(locs)
+        shown = [label for loc, label in zip(locs, labels, strict=True)
+                 if low <= loc <= high and label]
+        assert 3 <= len(shown) <= 7, (ax.get_title(), ax.get_ylim(), shown)
 
 
 def test_log_linear_toggle(flow_explorer):
@@ -200,7 +223,7 @@ def test_explorer_at_depth_64_and_scale_5_says_where_inf_nan_appeared(deep_explo
         backward = np.flatnonzero(~np.isfinite(stats.signal_norm + stats.weight_grad_norm))
         if backward.size:
             assert f"gradients inf/NaN from layer {backward[-1] + 1} down" in ex.summary.value
-        assert ex.artists.overflow.get_text() == where
+        assert ex.artists.overflow.get_text() == where.replace("; ", ";\n")
     assert_figure_draws(ex)
 
 
