@@ -18,6 +18,7 @@ from gradviz import gradcheck as _gradcheck
 from gradviz import theory
 from gradviz.data import adding_problem, digits
 from gradviz.flow import gradient_flow, rnn_gradient_flow
+from gradviz.live import Architecture, Hyper, make_task, start_run, train_steps
 from gradviz.models import init_mlp, init_rnn
 
 
@@ -464,5 +465,63 @@ EXERCISES.update({
         because=lambda truth: f"eps = {truth:g} is best in float32, where the round-off "
                               "and truncation errors meet; float64 allows much smaller steps "
                               "and reaches far smaller errors.",
+    ),
+})
+
+
+# --------------------------------------------------------------------------- chapter 3b
+
+LIVE_LEARNING_RATES = (0.03, 0.1, 0.3, 1.0, 3.0)
+
+
+def _ch3b_run(arch, hyper, steps: int = 200):
+    """What `steps` steps of gradviz.live recorded on the moons, from PRNGKey(0)."""
+    task = make_task("moons", noise=0.2)
+    return train_steps(start_run(jax.random.PRNGKey(0), task, arch, hyper), task, arch, hyper,
+                       steps)[1]
+
+
+@cache
+def _ch3b_frozen_layers() -> int:
+    log = _ch3b_run(Architecture(12, 64, "sigmoid", "xavier"), Hyper("sgd", 0.1, batch_size=64))
+    return int((np.median(log.update_ratio[-50:, :12], axis=0) < 1e-5).sum())
+
+
+@cache
+def _ch3b_stable_lr() -> float:
+    stable = [lr for lr in LIVE_LEARNING_RATES
+              if not _ch3b_run(Architecture(8, 64, "relu", "he"),
+                               Hyper("sgd", lr, batch_size=64)).nonfinite.any()]
+    return max(stable)
+
+
+EXERCISES.update({
+    "ch3b_frozen_layers": Exercise(
+        question="Sigmoid MLP of depth 12, width 64, Xavier init, SGD at learning rate 0.1 in "
+                 "batches of 64 for 200 steps on the moons (noise 0.2): how many of its 12 "
+                 "layers have a median update ratio over the last 50 steps below 1e-5?",
+        hint="Run it with gradviz.live: arch = Architecture(12, 64, 'sigmoid', 'xavier'), "
+             "hyper = Hyper('sgd', 0.1, batch_size=64), then train_steps(start_run("
+             "jax.random.PRNGKey(0), task, arch, hyper), task, arch, hyper, 200) and take "
+             "np.median(log.update_ratio[-50:, :12], axis=0). Or set the explorer to it, "
+             "press Step 20 times and count the layers far below the 1e-3 line.",
+        truth=_ch3b_frozen_layers,
+        accepts=lambda answer, truth: abs(int(answer) - truth) <= 1,
+        because=lambda truth: f"{truth} of 12: each layer further from the output moves "
+                              "about 4 times less, so only the last few layers reach the "
+                              "healthy 1e-3.",
+    ),
+    "ch3b_stable_lr": Exercise(
+        question="ReLU MLP of depth 8, width 64, He init, SGD in batches of 64 for 200 steps on "
+                 "the moons: the largest learning rate among 0.03, 0.1, 0.3, 1 and 3 at "
+                 "which no step's loss or gradient is inf or NaN?",
+        hint="Train with gradviz.live from jax.random.PRNGKey(0) at each learning rate, "
+             "largest first, and look at log.nonfinite.any(); or watch the explorer's "
+             "summary line, which names the step where inf/NaN started.",
+        truth=_ch3b_stable_lr,
+        accepts=lambda answer, truth: np.isclose(float(answer), truth),
+        because=lambda truth: f"{truth:g}: one step further and an update overshoots so far "
+                              "that the next loss overflows (the step size, not the depth, "
+                              "blows up here).",
     ),
 })

@@ -100,6 +100,11 @@ def update_training(artists: TrainingArtists, history: StepLog | None, depth: in
             line.set_data([], [])
         artists.overflow.set_visible(False)
         artists.heat.set_data(np.full((MAX_DEPTH, 2), np.nan))
+        ax_loss.set(xlim=(0, 1), ylim=(0.1, 3))  # a fresh run's axes, until it has data
+        ax_ratio.set(xlim=(0, 1), ylim=(1e-6, 1))
+        for ax in (ax_loss, ax_ratio):
+            fit_log_ticks(ax)
+            ax.yaxis.set_minor_locator(ticker.NullLocator())
         return
     steps = history.step
     span = (steps[0], max(steps[-1], steps[0] + 1))

@@ -184,3 +184,22 @@ def test_a_chunk_has_at_least_one_step():
     run = start_run(KEY, MOONS, Architecture(), Hyper())
     with pytest.raises(ValueError, match="n_steps must be in"):
         train_steps(run, MOONS, Architecture(), Hyper(), 0)
+
+
+def test_chapter_3b_exercises_measure_what_they_ask():
+    from gradviz import exercises
+
+    frozen = exercises._ch3b_frozen_layers()
+    assert 5 <= frozen <= 11  # the first layers of a depth-12 sigmoid net, not all of them
+    assert exercises.check("ch3b_frozen_layers", frozen + 1).correct
+    assert not exercises.check("ch3b_frozen_layers", 0).correct
+    assert not exercises.check("ch3b_frozen_layers", 12).correct
+    rates = exercises.LIVE_LEARNING_RATES
+    stable = exercises._ch3b_stable_lr()
+    assert stable < rates[-1]  # some learning rate in the list does overflow
+    above = rates[rates.index(stable) + 1]
+    log = exercises._ch3b_run(Architecture(8, 64, "relu", "he"),
+                              Hyper("sgd", above, batch_size=64))
+    assert log.nonfinite.any()
+    assert exercises.check("ch3b_stable_lr", stable).correct
+    assert not exercises.check("ch3b_stable_lr", above).correct
