@@ -53,7 +53,8 @@ Layer by layer (`check_layers`, `check_mlp_layers`): the chain rule is local, so
 network whose end-to-end gradient is too small to resolve can still be certified one
 layer at a time. Each layer y = layer(params, h) is checked at its input h from the
 forward pass (float64): the gradient of the scalar <u, layer(params, h)>, for a random
-cotangent u with unit-scale entries, is the layer's vector-Jacobian product, and every
+cotangent u with unit-scale entries (|N(0, 1)| with the signs of the layer's output, so
+that the sum does not cancel), is the layer's vector-Jacobian product, and every
 quantity in it is of order one. A full gradient (of a loss at the end of the layers) is
 then compared with the chain rule of the checked VJPs.
 """
@@ -803,6 +804,17 @@ class LayerwiseReport(NamedTuple):
         return "\n".join(lines)
 
 
+def _cotangent(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
+    """A random cotangent for a layer's output y: |N(0, 1)| entries with the signs of y.
+
+    With the signs of y, <u, y> is a sum of positive terms, so its round-off is a few
+    machine_eps |<u, y>|, as the error model assumes (random signs would let the sum
+    cancel and its round-off exceed that). The magnitudes are random, so a wrong VJP
+    still shows for almost every such u.
+    """
+    return np.abs(rng.standard_normal(np.shape(y))) * np.where(y >= 0, 1.0, -1.0)
+
+
 def _cotangent_product(inputs, layer, cotangent):
     """<u, layer(params, h)> for inputs = {"params": params, "input": h}: its gradient
     with respect to inputs is the layer's vector-Jacobian product with the cotangent u."""
@@ -869,9 +881,10 @@ def check_layers(
 
     layers: functions layer_l(params_l, h) -> the next h; params: their parameters
     (pytrees; {} for a layer without any); x: the input of the first layer. The forward
-    pass gives each layer's input h_l. For each layer a random cotangent u_l (standard
-    normal, shaped like its output) turns it into the scalar <u_l, layer_l(params_l, h_l)>,
-    whose gradient with respect to (params_l, h_l) is the layer's vector-Jacobian product;
+    pass gives each layer's input h_l. For each layer a random cotangent u_l (|N(0, 1)|
+    entries with the signs of the layer's output y_l) turns it into the scalar
+    <u_l, layer_l(params_l, h_l)>, whose gradient with respect to (params_l, h_l) is the
+    layer's vector-Jacobian product;
     `check_gradients` compares it with central differences (rows "name / leaf" and
     "name / input"). backward: per layer, None (autodiff) or the layer's own
     backward(params_l, h_l, u) -> (grad_params_l, grad_h_l), e.g. a hand-written one.
@@ -903,9 +916,9 @@ def check_layers(
         for layer, p in zip(layers, params, strict=True):  # the forward pass
             inputs.append(h)
             h = layer(p, h)
+        outputs = inputs[1:] + [h]
         for i, (layer, p, h_in) in enumerate(zip(layers, params, inputs, strict=True)):
-            shape = jax.eval_shape(lambda p, h, layer=layer: layer(p, h), p, h_in).shape
-            u = jnp.asarray(rng.standard_normal(shape))
+            u = jnp.asarray(_cotangent(rng, np.asarray(outputs[i])))
 
             def vjp(both, layer, u, vjp=vjps[i]):
                 grad_params, grad_input = vjp(both["params"], both["input"], u)
