@@ -317,6 +317,22 @@ def hidden_jacobian_norms(
     return np.asarray(_jacobian_norms(params, xs, activation_index(activation), length))[:length]
 
 
+def stacked_hidden_jacobian_norms(
+    stacked_params: dict, xs: jax.Array, activation: str = "tanh", length: int | None = None
+) -> np.ndarray:
+    """`hidden_jacobian_norms` of n RNNs at once (one vmapped call): (n, length).
+
+    stacked_params: RNN parameters with a leading axis of size n on every leaf, e.g. one
+    network per recurrent scale (`jax.tree.map(lambda *a: jnp.stack(a), *params_list)`);
+    row i is hidden_jacobian_norms(params_i, xs, activation, length).
+    """
+    check_rnn_input(jax.tree.map(lambda a: a[0], stacked_params), xs)
+    length = resolve_length(xs, length)
+    norms = jax.vmap(_jacobian_norms, in_axes=(0, None, None, None))(
+        stacked_params, xs, activation_index(activation), length)
+    return np.asarray(norms)[:, :length]
+
+
 class LossSlice(NamedTuple):
     """The loss along a line params + alpha * direction; each field has shape (n_alphas,)."""
 

@@ -27,13 +27,13 @@ from gradviz import theory
 from gradviz.activations import ACTIVATION_NAMES, activation_index
 from gradviz.data import adding_problem, digits
 from gradviz.flow import (
-    _jacobian_norms,
     gradient_flow,
     jacobian_spectra,
     loss_value,
     phase_diagram,
     rnn_gradient_flow,
     scale_mlp,
+    stacked_hidden_jacobian_norms,
 )
 from gradviz.init import INIT_SCHEMES, init_index, sigma_w
 from gradviz.models import RNN_CELLS, apply_rnn, init_mlp, init_rnn
@@ -272,14 +272,15 @@ class RNNExplorer(Explorer):
         few_ticks(ax_time)
         self.overflow = ax_time.text(0.02, 0.04, "", transform=ax_time.transAxes,
                                      color=COLORS["vermillion"], fontweight="bold", fontsize=9)
+        # diverging, centred on 1 (log10 = 0): blue decays with the lag, red grows
         self.image = ax_map.imshow(np.zeros((len(self.SCALES), max_length)), aspect="auto",
-                                   origin="lower", cmap="viridis", vmin=-8, vmax=0,
+                                   origin="lower", cmap="RdBu_r", vmin=-8, vmax=8,
                                    extent=(-0.5, max_length - 0.5, 0, len(self.SCALES)))
         ax_map.set(xlabel="lag T - t", ylabel="recurrent scale",
                    title=f"log10 ||dh_T/dh_t|| per unit, T = {max_length}")
         ax_map.set_yticks(np.arange(len(self.SCALES))[::3] + 0.5, self.SCALES[::3])
-        self.scale_line = ax_map.axhline(0, color="white", ls="--", lw=1)
-        self.fig.colorbar(self.image, ax=ax_map)
+        self.scale_line = ax_map.axhline(0, color="black", ls="--", lw=1)
+        self.fig.colorbar(self.image, ax=ax_map, extend="both")
         self.fig.tight_layout()
         self.widget = self.layout(self.controls)
         for control in (self.cell, self.update_gate_bias):
@@ -297,10 +298,8 @@ class RNNExplorer(Explorer):
         self.update_gate_bias.disabled = self.cell.value != "gru"
         stacked = jax.tree.map(lambda *a: jnp.stack(a), *[self._params(float(s))
                                                           for s in self.SCALES])
-        xs = self.xs[:4]
-        norms = jax.vmap(_jacobian_norms, in_axes=(0, None, None, None))(
-            stacked, xs, activation_index("tanh"), xs.shape[1])
-        self.lag_map = np.asarray(norms)[:, ::-1]  # (scales, lag)
+        norms = stacked_hidden_jacobian_norms(stacked, self.xs[:4], "tanh")
+        self.lag_map = norms[:, ::-1]  # (scales, lag)
         self.image.set_data(np.log10(np.maximum(self.lag_map, 1e-30)))
         self.update()
 
@@ -312,12 +311,28 @@ class RNNExplorer(Explorer):
         steps = np.arange(1, length + 1)
         self.signal_line.set_data(steps, finite_or_nan(self.stats.signal_norm))
         rescale(self.signal_line.axes)
+        _span_two_decades(self.signal_line)
         self.overflow.set_text(overflow_message(self.stats).replace("layer", "step"))
         row = np.interp(self.recurrent_scale.value, self.SCALES, np.arange(len(self.SCALES)))
         self.scale_line.set_ydata([row + 0.5, row + 0.5])
         self.summary.value = rnn_summary(self.stats, self.cell.value,
                                          self.recurrent_scale.value)
         self.redraw()
+
+
+def _span_two_decades(line) -> None:
+    """Fit a log y-axis to a line's finite positive data, in whole decades and at least
+    two of them, so that it shows at least three labelled powers of 10 however flat the
+    data are. (Without such data the limits are left as they are.)"""
+    data = np.asarray(line.get_ydata(), dtype=float)
+    data = data[np.isfinite(data) & (data > 0)]
+    if data.size == 0:
+        return
+    bottom, top = np.floor(np.log10(data.min())), np.ceil(np.log10(data.max()))
+    if top - bottom < 2:
+        middle = np.round((bottom + top) / 2)
+        bottom, top = min(bottom, middle - 1), max(top, middle + 1)
+    line.axes.set_ylim(10.0**bottom, 10.0**top)
 
 
 def rnn_summary(stats, cell: str, scale: float) -> str:
@@ -381,15 +396,17 @@ class ClipExplorer(Explorer):
         ax_loss, ax_frac, ax_step = self.fig.subplots(1, 3)
         colors = {"none": COLORS["vermillion"], "value": COLORS["orange"],
                   "global norm": COLORS["blue"]}
-        self.loss_lines = {name: ax_loss.plot([], [], color=colors[name], label=name)[0]
-                           for name in self.logs}
+        styles = {"none": ":", "value": "--", "global norm": "-"}  # colour and style both
+        self.loss_lines = {name: ax_loss.plot([], [], styles[name], color=colors[name],
+                                              label=name)[0] for name in self.logs}
         ax_loss.set(yscale="log", xlabel="step", ylabel="training loss", title="Training")
         ax_loss.legend(fontsize=7, title="clipping", title_fontsize=7)
         self.nan_text = ax_loss.text(0.03, 0.92, "", transform=ax_loss.transAxes, fontsize=8,
                                      color=COLORS["vermillion"])
         for name in CLIP_METHODS:
-            ax_frac.semilogx(self.THRESHOLDS, self.clip_fraction[name], "o-", ms=3,
-                             color=colors[name], label=name)
+            ax_frac.semilogx(self.THRESHOLDS, self.clip_fraction[name],
+                             "s" + styles[name] if name == "value" else "o" + styles[name],
+                             ms=3, color=colors[name], label=name)
         self.marker = ax_frac.axvline(threshold, color="black", lw=1, ls="--")
         ax_frac.set(xlabel="threshold", ylabel="fraction of steps clipped", ylim=(-0.03, 1.03),
                     title="How often it clips")
@@ -420,19 +437,22 @@ class ClipExplorer(Explorer):
         """Show the runs and the first step for the chosen threshold."""
         index = self.threshold.value
         threshold = float(self.THRESHOLDS[index])
-        lines = []
+        lines, diverged = [], []
         for name, log in self.logs.items():
             loss = np.asarray(log.loss if name == "none" else log.loss[index])
             self.loss_lines[name].set_data(np.arange(len(loss)), finite_or_nan(loss))
             bad = np.flatnonzero(~np.isfinite(loss))
             final = f"final loss {loss[-1]:.3f}"
             outcome = f"inf/NaN from step {bad[0]}" if bad.size else final
+            if bad.size:
+                diverged.append(f"{'no clipping' if name == 'none' else 'by ' + name}: "
+                                f"{outcome}")
             if name == "none":
-                self.nan_text.set_text(f"no clipping: {outcome}" if bad.size else "")
                 lines.append(f"no clipping: {outcome}")
             else:
                 lines.append(f"by {name}: {outcome}, "
                              f"{self.clip_fraction[name][index]:.0%} of steps clipped")
+        self.nan_text.set_text("\n".join(diverged))
         rescale(self.loss_lines["none"].axes)
         self.marker.set_xdata([threshold, threshold])
         raw = self.clipped_step("none", threshold)

@@ -290,6 +290,20 @@ def test_hidden_jacobian_norms_match_jax_jacobian(cell):
     assert got[-1] == pytest.approx(1.0, rel=1e-6)
 
 
+def test_stacked_hidden_jacobian_norms_are_the_rows_of_each_network():
+    xs = jax.random.normal(KEY, (2, 7, 3))
+    nets = [gv.init_rnn(KEY, 3, 5, 1, recurrent_scale=s) for s in (0.5, 1.0, 2.0)]
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *nets)
+    got = gv.flow.stacked_hidden_jacobian_norms(stacked, xs, length=6)
+    assert got.shape == (3, 6)
+    for row, params in zip(got, nets, strict=True):
+        np.testing.assert_allclose(row, gv.flow.hidden_jacobian_norms(params, xs, length=6),
+                                   rtol=1e-5)
+    assert got[0, 0] < got[1, 0] < got[2, 0]  # larger recurrent scale, larger at lag 5
+    with pytest.raises(ValueError):
+        gv.flow.stacked_hidden_jacobian_norms(stacked, xs[:, :, :2])
+
+
 def test_loss_slice_matches_a_loop_and_finite_differences():
     params = gv.init_rnn(KEY, 2, 4, 1, recurrent_scale=1.0)
     xs = jax.random.normal(KEY, (3, 10, 2))

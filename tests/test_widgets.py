@@ -152,6 +152,20 @@ def test_rnn_explorer_controls():
     assert "gru RNN" in ex.summary.value
 
 
+def test_rnn_explorer_lag_map_shows_growth_and_the_time_axis_has_labelled_ticks():
+    ex = RNNExplorer(length=40, hidden=16, max_length=60)
+    low, high = ex.image.get_clim()
+    assert low == -high > -np.inf  # centred on log10 = 0: decay and growth both visible
+    assert np.nanmax(ex.image.get_array()) > 0  # the largest scales grow with the lag
+    for scale in (0.5, 1.5, 2.0):  # flat or steep, the log axis shows >= 3 powers of 10
+        ex.recurrent_scale.value = scale
+        ax = ex.signal_line.axes
+        bottom, top = np.log10(ax.get_ylim())
+        assert top - bottom >= 2 and bottom == np.floor(bottom) and top == np.floor(top)
+        data = ex.signal_line.get_ydata()
+        assert 10**bottom <= data.min() and data.max() <= 10**top
+
+
 def test_clip_explorer_shows_optax_clipping():
     import jax
     import optax
@@ -181,6 +195,8 @@ def test_clip_explorer_shows_optax_clipping():
     by_value = ex.clipped_step("value", threshold)
     np.testing.assert_allclose(by_value, np.clip(raw, -threshold, threshold), rtol=1e-6)
     assert "inf/NaN from step" in ex.summary.value  # the unclipped run blows up
+    assert "no clipping: inf/NaN from step" in ex.nan_text.get_text()  # and the figure says so
+    assert "by global norm" not in ex.nan_text.get_text()
     assert f"Threshold {threshold:.3g}" in ex.summary.value
 
 
