@@ -157,6 +157,7 @@ def _hidden_layer(phi, norm, residual, active, h, W, b):
     h_safe = jnp.where(active, h, 0.0)
     z = _normalize(h_safe @ W + b, norm)
     branch = phi(z)
+    residual = jnp.asarray(residual, h.dtype)  # a float32 scale must not promote float16 h
     new_h = jnp.where(residual > 0, h_safe + residual * branch, branch)
     return jnp.where(active, new_h, h), z
 
