@@ -298,26 +298,43 @@ def _class_probability(params, points, depth, residual, *, activation, norm):
 # --------------------------------------------------------------------------- diagnosis
 
 VANISHED_RATIO = 1e-5  # update ratios below this: the layer does not learn
-HEALTHY_RATIO = 1e-3  # Karpathy's rule of thumb for the update-to-data ratio
+VANISHED_GRADIENT = 1e-3  # ... and vanished, if its gradient is below this x the largest
+HEALTHY_RATIO = 1e-3  # the rule of thumb for the update-to-data ratio (CS231n, Karpathy)
 EXPLODING_RATIO = 1e-1  # each step rewrites more than a tenth of the weights
 
 
 def diagnose(log: StepLog, depth: int) -> str:
-    """One line that names what the latest steps show: overflow (from which step, in which
-    layers), vanished or oversized updates (which layers), or a healthy run."""
+    """One line that names what the latest steps show: an overflow (from which step, and
+    whether the forward pass or the gradients overflowed first), layers that do not
+    learn (because their gradients vanished, or because their steps are too small),
+    oversized updates, or a healthy run."""
     bad = np.flatnonzero(log.nonfinite)
     if bad.size:
         first = int(bad[0])
+        step = int(log.step[first])
+        if not np.isfinite(log.loss[first]):
+            before = (f", after an update with gradient norms up to "
+                      f"{np.nanmax(log.grad_norm[first - 1, :depth]):.0e}" if first else "")
+            return (f"the loss is inf/NaN from step {step}: the forward pass overflowed"
+                    f"{before}. Lower the learning rate, clip, or change the init.")
         broken = np.flatnonzero(~np.isfinite(log.grad_norm[first, :depth])) + 1
-        where = f" at layers {_layer_range(broken)}" if broken.size else ""
-        return (f"loss or gradients are inf/NaN from step {int(log.step[first])}: gradients "
-                f"overflowed{where}. Lower the learning rate, clip, or change the init.")
-    ratio = np.nanmedian(log.update_ratio[-min(len(log.step), 20):, :depth], axis=0)
+        return (f"the gradients are inf/NaN from step {step} (non-finite at layers "
+                f"{_layer_range(broken)}). Lower the learning rate, clip, or change the init.")
+    recent = slice(-min(len(log.step), 20), None)
+    ratio = np.nanmedian(log.update_ratio[recent, :depth], axis=0)
+    grad = np.nanmedian(log.grad_norm[recent, :depth], axis=0)
     loss = f"loss {log.loss[-1]:.3g}, test accuracy {log.test_accuracy[-1]:.0%}"
-    small = np.flatnonzero(ratio < VANISHED_RATIO) + 1
-    if small.size:
-        return (f"{loss}. {_layers(small, 'has', 'have')} update ratios below "
-                f"{VANISHED_RATIO:.0e}: their gradients vanished, they do not learn.")
+    small = ratio < VANISHED_RATIO
+    vanished = np.flatnonzero(small & (grad < VANISHED_GRADIENT * grad.max())) + 1
+    if vanished.size:
+        return (f"{loss}. {_layers(vanished, 'has', 'have')} update ratios below "
+                f"{VANISHED_RATIO:.0e} and gradients below {VANISHED_GRADIENT:.0e} of the "
+                "largest layer's: their gradients vanished, they do not learn.")
+    slow = np.flatnonzero(small) + 1
+    if slow.size:
+        return (f"{loss}. {_layers(slow, 'has', 'have')} update ratios below "
+                f"{VANISHED_RATIO:.0e} although the gradients did not vanish: the steps are "
+                "too small (learning rate too low, or weights too large).")
     large = np.flatnonzero(ratio > EXPLODING_RATIO) + 1
     if large.size:
         return (f"{loss}. {_layers(large, 'changes', 'change')} by more than "

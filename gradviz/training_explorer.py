@@ -134,8 +134,8 @@ class TrainingExplorer(Explorer):
         if self.artists is None:
             axes = self.fig.subplots(2, 2).ravel()
             # fixed margins: a layout engine would re-measure every label on every redraw
-            self.fig.subplots_adjust(left=0.1, right=0.95, bottom=0.08, top=0.95,
-                                     hspace=0.38, wspace=0.32)
+            self.fig.subplots_adjust(left=0.12, right=0.95, bottom=0.08, top=0.93,
+                                     hspace=0.45, wspace=0.45)
             self.artists = draw_training(axes, self.data.x_train, self.data.y_train, extent)
         show_task(self.artists, self.data.x_train, self.data.y_train, extent, two_d)
         self.reset()

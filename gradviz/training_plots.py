@@ -5,6 +5,7 @@ norms as a layers x steps heat map, and per-layer update-to-data ratios.
 changes their data in place after every chunk of steps.
 """
 
+import warnings
 from typing import NamedTuple
 
 import matplotlib as mpl
@@ -16,7 +17,13 @@ from gradviz.live import HEALTHY_RATIO, MAX_DEPTH, StepLog
 from gradviz.plots import COLORS, REFERENCE_GREY, fit_log_ticks, positive_or_nan
 
 GRID = 64  # the decision boundary's grid: GRID x GRID points
+HEAT_RANGE = (-14, 2)  # log10 of the gradient norms the heat map's colours span (fixed,
+#                        so that runs can be compared)
+SMOOTH = 10  # the update ratios are drawn as running medians over this many steps
 LAYER_COLORS = mpl.colormaps["viridis"](np.linspace(0, 0.9, MAX_DEPTH))
+
+
+BOUNDARY_TITLE = "p(class 1): red 0 ... blue 1"
 
 
 class TrainingArtists(NamedTuple):
@@ -52,18 +59,18 @@ def draw_training(axes, x_train, y_train, extent) -> TrainingArtists:
     points = ax_map.scatter(*np.asarray(x_train).T, c=np.asarray(y_train), cmap="RdBu", s=8,
                             vmin=0, vmax=1, edgecolors="k", linewidths=0.3)
     accuracy, = ax_map.plot([], [], color=COLORS["green"], visible=False)
-    ax_map.set(title="decision boundary: p(class 1)")
+    ax_map.set(title=BOUNDARY_TITLE)
+    cmap = mpl.colormaps["magma"].with_extremes(bad="#9e9e9e")  # grey: inf/NaN (or 0)
     heat = ax_heat.imshow(np.full((MAX_DEPTH, 2), np.nan), origin="lower", aspect="auto",
-                          cmap="magma", interpolation="nearest",
-                          extent=(0, 1, 0.5, MAX_DEPTH + 0.5))
+                          cmap=cmap, interpolation="nearest", vmin=HEAT_RANGE[0],
+                          vmax=HEAT_RANGE[1], extent=(0, 1, 0.5, MAX_DEPTH + 0.5))
     ax_heat.figure.colorbar(heat, ax=ax_heat, label="log10 ||dL/dW_l||")
-    ax_heat.set(xlabel="step", ylabel="layer l", title="gradient norm per layer")
+    ax_heat.set(xlabel="step", ylabel="layer l", title="gradient norm per layer (grey: inf/NaN)")
     ratios = [ax_ratio.plot([], [], color=LAYER_COLORS[i], lw=1)[0] for i in range(MAX_DEPTH)]
-    ax_ratio.axhline(HEALTHY_RATIO, color=REFERENCE_GREY, ls="--", lw=1, zorder=5,
-                     label=f"{HEALTHY_RATIO:.0e}: healthy")
+    ax_ratio.axhline(HEALTHY_RATIO, color=REFERENCE_GREY, ls="--", lw=1, zorder=5)
     ax_ratio.set(yscale="log", xlabel="step", ylabel="||ΔW_l|| / ||W_l||",
-                 title="update ratio per layer (dark: layer 1)")
-    ax_ratio.legend(fontsize=7, loc="lower left")
+                 title=f"update ratio (median of {SMOOTH} steps); dark: layer 1,\n"
+                       f"dashed: {HEALTHY_RATIO:.0e}, healthy")
     for ax in (ax_loss, ax_heat, ax_ratio):
         ax.xaxis.set_major_locator(ticker.MaxNLocator(5, integer=True))
     ax_heat.yaxis.set_major_locator(ticker.MaxNLocator(8, integer=True))
@@ -81,7 +88,7 @@ def show_task(artists: TrainingArtists, x_train, y_train, extent, two_d: bool) -
         artists.points.set_offsets(np.asarray(x_train))
         artists.points.set_array(np.asarray(y_train))
         artists.boundary.set_extent(extent)
-        ax.set(xlim=extent[:2], ylim=extent[2:], title="decision boundary: p(class 1)",
+        ax.set(xlim=extent[:2], ylim=extent[2:], title=BOUNDARY_TITLE,
                xlabel="", ylabel="")
     else:
         ax.set(ylim=(0, 1), title="test accuracy", xlabel="step", ylabel="accuracy")
@@ -124,13 +131,21 @@ def update_training(artists: TrainingArtists, history: StepLog | None, depth: in
     artists.heat.set_data(log_norm)
     artists.heat.set_extent((span[0], span[1], 0.5, depth + 0.5))
     ax_heat.set(xlim=span, ylim=(0.5, depth + 0.5))
-    finite = log_norm[np.isfinite(log_norm)]
-    if finite.size:
-        artists.heat.set_clim(finite.min(), max(finite.max(), finite.min() + 1e-3))
+    smooth = running_median(positive_or_nan(history.update_ratio[:, :depth]), SMOOTH)
     for i, line in enumerate(artists.ratios):
         line.set_visible(i < depth)
-        line.set_data(steps, positive_or_nan(history.update_ratio[:, i]) if i < depth else [])
-    _fit_log(ax_ratio, [history.update_ratio[:, :depth], [HEALTHY_RATIO]])
+        line.set_data((steps, smooth[:, i]) if i < depth else ([], []))
+    _fit_log(ax_ratio, [smooth, [HEALTHY_RATIO]])
+
+
+def running_median(values: np.ndarray, window: int) -> np.ndarray:
+    """The median of each row and the window - 1 rows before it (fewer at the start),
+    ignoring NaN; values: (steps, k) -> (steps, k)."""
+    padded = np.concatenate([np.full((window - 1, values.shape[1]), np.nan), values])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows stay NaN
+        return np.nanmedian(windows, axis=-1)
 
 
 def _fit_log(ax: Axes, values) -> None:

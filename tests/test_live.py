@@ -108,7 +108,15 @@ def test_a_healthy_network_learns_the_moons_and_a_deep_sigmoid_one_does_not():
     run, log = train_steps(start_run(KEY, MOONS, deep, sgd), MOONS, deep, sgd, 300)
     assert abs(log.loss[-50:].mean() - np.log(2)) < 0.02  # chance level
     message = diagnose(log, 20)
-    assert message.count("vanished") == 1 and "Layers 1-" in message
+    assert "their gradients vanished" in message and "Layers 1-" in message
+
+
+def test_a_small_learning_rate_is_not_called_a_vanishing_gradient():
+    arch = Architecture(depth=6, width=32, activation="relu", init="he")
+    slow = Hyper(optimizer="sgd", lr=1e-6)
+    run, log = train_steps(start_run(KEY, MOONS, arch, slow), MOONS, arch, slow, 30)
+    message = diagnose(log, 6)
+    assert "did not vanish" in message and "learning rate too low" in message
 
 
 def test_overflow_is_reported_with_the_step_where_it_started():
@@ -117,7 +125,10 @@ def test_overflow_is_reported_with_the_step_where_it_started():
     run, log = train_steps(start_run(KEY, MOONS, arch, hyper), MOONS, arch, hyper, 30)
     first = int(np.flatnonzero(log.nonfinite)[0])
     assert np.all(np.isfinite(log.loss[:first]))
-    assert f"inf/NaN from step {first}:" in diagnose(log, 8)
+    message = diagnose(log, 8)
+    assert f"inf/NaN from step {first}" in message
+    if not np.isfinite(log.loss[first]):  # which overflowed first: the forward pass here
+        assert "the forward pass overflowed" in message
 
 
 def test_no_control_recompiles_after_its_first_visit():
@@ -203,3 +214,10 @@ def test_chapter_3b_exercises_measure_what_they_ask():
     assert log.nonfinite.any()
     assert exercises.check("ch3b_stable_lr", stable).correct
     assert not exercises.check("ch3b_stable_lr", above).correct
+
+
+def test_the_frozen_layers_exercise_wants_a_whole_number():
+    from gradviz import exercises
+
+    frozen = exercises._ch3b_frozen_layers()
+    assert not exercises.check("ch3b_frozen_layers", frozen - 0.4).correct
