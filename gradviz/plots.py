@@ -119,7 +119,8 @@ def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
         signal=ax_grad.plot(*empty, "o-", ms=3, color=c["blue"], label="||dL/dh_l|| signal")[0],
         weight_grad=ax_grad.plot(*empty, "s-", ms=3, color=c["orange"],
                                  label="||dL/dW_l|| weight gradient")[0],
-        theory=ax_grad.plot(*empty, "--", color=REFERENCE_GREY, lw=1,
+        # on top of the measured lines (which it often matches), with long dashes
+        theory=ax_grad.plot(*empty, ls=(0, (5, 2)), color="#333333", lw=1.6, zorder=4,
                             label="mean-field prediction")[0],
         act_std=ax_act.plot(*empty, "o-", ms=3, color=c["green"],
                             label="std of h_l over batch and units")[0],
@@ -129,7 +130,9 @@ def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
                              label="rounding level eps·rms(h_l)")[0],
         saturation=ax_sat.plot(*empty, "o-", ms=3, color=c["vermillion"],
                                label="saturated (|phi'| < threshold)")[0],
-        dead=ax_sat.plot(*empty, "s-", ms=3, color=c["purple"], label="dead units")[0],
+        # open squares on a dashed line: visible around the saturation line when both are 0
+        dead=ax_sat.plot(*empty, "s--", ms=5, mfc="none", color=c["purple"],
+                         label="dead units")[0],
         update_ratio=ax_ratio.plot(*empty, "o-", ms=3, color=c["sky"])[0],
         overflow=ax_grad.text(0.02, 0.04, "", transform=ax_grad.transAxes, color=c["vermillion"],
                               fontsize=9, fontweight="bold"),

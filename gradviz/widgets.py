@@ -215,7 +215,8 @@ class FlowExplorer(Explorer):
     def update(self, change=None) -> None:
         """Recompute the flow for the controls' values and redraw the artists in place."""
         self.stats = self._flow()
-        update_flow(self.artists, self.stats, self._theory())
+        predicted_signal = self._theory()
+        update_flow(self.artists, self.stats, predicted_signal)
         if self.artists.signal.axes.get_yscale() != self.yscale.value:
             with warnings.catch_warnings():  # all-inf/NaN data: nothing to show on a log axis
                 warnings.simplefilter("ignore", UserWarning)
@@ -227,6 +228,15 @@ class FlowExplorer(Explorer):
             predicted = theory.signal_gain_per_layer(self.sigma_w, self.bias_scale.value,
                                                      self.activation.value)
             gain = f" Mean-field theory: {float(predicted):.2f}x per layer."
+            depth = self.depth.value
+            ends = (np.array([0.0, 0.0]) if predicted_signal is None
+                    else np.asarray(predicted_signal, np.float64)[[0, -1]])
+            if depth > 1 and np.all(np.isfinite(ends) & (ends > 0)):  # far from q* still?
+                mean_gain = (ends[0] / ends[1]) ** (1 / (depth - 1))
+                if f"{mean_gain:.2f}" != f"{float(predicted):.2f}":
+                    gain = (f" Mean-field theory: {float(predicted):.2f}x per layer at the "
+                            f"fixed point q*, which q_l approaches slowly here: "
+                            f"{mean_gain:.2f}x per layer over these {depth} layers.")
         self.summary.value = (f"{flow_summary(self.stats)}{gain} "
                               f"(sigma_w = {self.sigma_w:.2f}, sigma_b = "
                               f"{self.bias_scale.value:.2f})")
