@@ -112,15 +112,18 @@ FIGURES = [
     ("CompletenessExplorer", "CompletenessExplorer(mlp, data.x[0], 3, n_steps=4)"),
 ]
 
-# In the page: arm a watcher on the canvas, then resolve with keydown -> changed frame.
-ARM = """([handle, canvas]) => {
-  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+# In the page (spliced into the two functions below): a checksum of the canvas pixels.
+CHECKSUM = """  const ctx = canvas.getContext('2d', {willReadFrequently: true});
   const checksum = () => {
     const d = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
     let s = 0;
     for (let i = 0; i < d.length; i += 29) s = (s * 31 + d[i]) >>> 0;
     return s;
-  };
+  };"""
+
+# In the page: arm a watcher on the canvas, then resolve with keydown -> changed frame.
+ARM = """([handle, canvas]) => {
+CHECKSUM
   const start = checksum();
   window.gvKeydown = null;
   handle.addEventListener('keydown', e => { window.gvKeydown = e.timeStamp; },
@@ -134,17 +137,11 @@ ARM = """([handle, canvas]) => {
     };
     requestAnimationFrame(frame);
   });
-}"""
+}""".replace("CHECKSUM", CHECKSUM)
 
 # In the page: resolve once the canvas has not changed for QUIET ms (at most 10 s).
 SETTLE = """([canvas, quiet]) => new Promise(resolve => {
-  const ctx = canvas.getContext('2d', {willReadFrequently: true});
-  const checksum = () => {
-    const d = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-    let s = 0;
-    for (let i = 0; i < d.length; i += 29) s = (s * 31 + d[i]) >>> 0;
-    return s;
-  };
+CHECKSUM
   let last = checksum(), since = performance.now();
   const end = since + 10000;
   const frame = t => {
@@ -154,7 +151,7 @@ SETTLE = """([canvas, quiet]) => new Promise(resolve => {
     requestAnimationFrame(frame);
   };
   requestAnimationFrame(frame);
-})"""
+})""".replace("CHECKSUM", CHECKSUM)
 
 # In the page: is the notebook open, with an idle kernel?
 IDLE = """(path) => {
