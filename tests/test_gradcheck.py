@@ -211,6 +211,30 @@ def test_a_step_across_a_relu_kink_is_flagged_and_explained():
     assert report.row("w").n_kinked == 2 and report.row("w").max_error < 1e-7
 
 
+def test_a_kink_excuses_only_its_own_coordinate():
+    """One coordinate crosses a kink; another's gradient is 1e-5 too large (a bug, between
+    the good band and CS231n's kink allowance of 1e-4). The kink must not excuse it."""
+    eps = 1e-5
+    centre = jnp.array([0.0, 1.0, -2.0, 3.0])
+    p = {"w": centre + jnp.array([0.3 * eps, 0.5, 0.5, 0.7])}  # only unit 0 near its kink
+
+    def f(p):
+        return jnp.sum(jax.nn.relu(p["w"] - centre) * jnp.arange(1.0, 5.0))
+
+    def off(p):  # coordinate 1's gradient 1e-5 relative too large
+        return {"w": jax.grad(f)(p)["w"] * jnp.array([1.0, 1.0 + 1e-5, 1.0, 1.0])}
+
+    honest = check_gradients(f, p, eps=eps)
+    assert honest.row("w").verdict == "acceptable with kinks" and honest.passed
+    report = check_gradients(f, p, grads=off, eps=eps)
+    checks = report.coordinates["w"]
+    np.testing.assert_array_equal(checks.kinked, [True, False, False, False])
+    assert checks.unexplained[1] == pytest.approx(1e-5, rel=1e-3)  # (2e-5 / 2.00002)
+    row = report.row("w")
+    assert row.verdict == "suspicious" and not report.passed, report
+    assert row.worst_index == (1,) and row.n_kinked == 1
+
+
 def test_a_bug_in_a_smooth_function_is_not_explained_away_as_a_kink():
     p = {"w": jnp.linspace(-1.0, 1.0, 7)}
 
