@@ -392,17 +392,49 @@ EXERCISES.update({
 
 
 
-def _ch4_two_layer_sweep(eps_values, dtype: str = "float64"):
-    """The step-size sweep of the chapter's two-layer network (key 0)."""
+def _ch4_two_layer_sweep(eps_values, dtype: str = "float64", offset: float = 0.0):
+    """The step-size sweep of the chapter's two-layer network (key 0), its loss plus
+    `offset` (which leaves the gradient unchanged)."""
     params, x, y = _gradcheck.two_layer_example(jax.random.PRNGKey(0))
-    return _gradcheck.step_size_sweep(_gradcheck.two_layer_loss, params, x, y,
-                                      eps_values=eps_values, dtype=dtype)
+
+    def loss(p, x, y):
+        return _gradcheck.two_layer_loss(p, x, y) + offset
+
+    return _gradcheck.step_size_sweep(loss, params, x, y, eps_values=eps_values, dtype=dtype)
 
 
-def _ch4_error_shrink() -> float:
-    """How many times smaller the float64 error is at eps = 1e-3 than at eps = 1e-2."""
-    error = _ch4_two_layer_sweep([1e-2, 1e-3]).error
-    return float(error[0] / error[1])
+@cache
+def _ch4_richardson_errors(n_directions: int = 8) -> dict:
+    """eps -> the largest relative error, over random unit directions v, of Richardson's
+    extrapolation (4 n(eps) - n(2 eps)) / 3 of the two-layer network's directional
+    derivative (float64), n(eps) its central difference; eps = 1e-1 and 1e-2."""
+    from jax.flatten_util import ravel_pytree
+
+    params, x, y = _gradcheck.two_layer_example(jax.random.PRNGKey(0))
+    with jax.enable_x64(True):
+        params, x, y = jax.tree.map(lambda a: jax.numpy.asarray(np.asarray(a, np.float64)),
+                                    (params, x, y))
+        theta, unravel = ravel_pytree(params)
+
+        def f(t):
+            return _gradcheck.two_layer_loss(unravel(t), x, y)
+
+        v = np.random.default_rng(0).standard_normal((n_directions, theta.size))
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        exact = v @ np.asarray(jax.grad(f)(theta))
+
+        def central(eps):
+            return np.array([float(f(theta + eps * d) - f(theta - eps * d)) / (2 * eps)
+                             for d in v])
+
+        return {eps: float(np.max(np.abs((4 * central(eps) - central(2 * eps)) / 3 - exact)
+                                  / np.abs(exact))) for eps in (1e-1, 1e-2)}
+
+
+def _ch4_richardson_shrink() -> float:
+    """How many times smaller Richardson's error is at eps = 1e-2 than at eps = 1e-1."""
+    errors = _ch4_richardson_errors()
+    return errors[1e-1] / errors[1e-2]
 
 
 def _ch4_mystery_leaf() -> str:
@@ -413,11 +445,16 @@ def _ch4_mystery_leaf() -> str:
     return report.worst.path
 
 
+_CH4_OFFSET = 1000.0  # added to the loss in exercise 3
+
+
 @cache
 def _ch4_float32_errors() -> dict:
-    """float32 error of the two-layer network's central difference at eps = 10^-k."""
+    """float32 error of the central difference of the two-layer network's loss plus
+    _CH4_OFFSET, at eps = 10^-k, k = 0..8."""
     eps = [10.0**-k for k in range(9)]
-    return dict(zip(eps, _ch4_two_layer_sweep(eps, "float32").error, strict=True))
+    return dict(zip(eps, _ch4_two_layer_sweep(eps, "float32", _CH4_OFFSET).error,
+                    strict=True))
 
 
 def _ch4_good_float32_eps(answer) -> bool:
@@ -427,17 +464,20 @@ def _ch4_good_float32_eps(answer) -> bool:
 
 
 EXERCISES.update({
-    "ch4_error_shrink": Exercise(
-        question="The two-layer network of this chapter, float64, central differences: "
-                 "how many times smaller is the relative error at eps = 1e-3 than at "
-                 "eps = 1e-2?",
-        hint="Both steps are far above round-off, so the truncation error rules. Taylor: "
-             "(f(p + eps) - f(p - eps)) / (2 eps) = f'(p) + eps^2 f'''(p) / 6 + ... "
-             "What does dividing eps by 10 do to eps^2? Check with step_size_sweep.",
-        truth=_ch4_error_shrink,
+    "ch4_richardson_shrink": Exercise(
+        question="The two-layer network of this chapter, float64: how many times smaller "
+                 "is the relative error of Richardson's extrapolation (4 n(eps) - n(2 eps)) "
+                 "/ 3, n the central difference, at eps = 1e-2 than at eps = 1e-1?",
+        hint="Write the Taylor expansion of the central difference up to its eps^4 term, "
+             "and combine n(eps) and n(2 eps) as the formula does: which power of eps "
+             "survives? Then measure along a random unit direction v (the exact slope is "
+             "jax.grad(...) @ v), in float64.",
+        truth=_ch4_richardson_shrink,
         accepts=lambda answer, truth: abs(np.log10(float(answer) / truth)) <= 0.3,
-        because=lambda truth: f"measured {truth:.0f}x: the error is O(eps^2), so 10 times "
-                              "smaller steps give about 100 times smaller errors.",
+        because=lambda truth: f"measured about {truth:.0e} times: the eps^2 terms cancel, "
+                              "so the error is O(eps^4), and a 10 times smaller step gives "
+                              "an error about 10^4 times smaller (until round-off takes "
+                              "over).",
     ),
     "ch4_mystery_leaf": Exercise(
         question="gradcheck.two_layer_backward(params, x, y, bug='mystery') has one more "
@@ -453,18 +493,23 @@ EXERCISES.update({
                               "and the line divides once more.",
     ),
     "ch4_float32_eps": Exercise(
-        question="The two-layer network in float32: which power of ten, eps = 1e-8, "
+        question=f"The two-layer network's loss plus {_CH4_OFFSET:g} (a constant: the "
+                 "gradient does not change), in float32: which power of ten, eps = 1e-8, "
                  "1e-7, ..., 1e-1 or 1, gives central differences their smallest error "
                  "(within 3x of the best)?",
-        hint="Round-off grows like machine_eps |f| / eps (float32's machine_eps is about "
-             "1.2e-7), truncation like eps^2. Try step_size_sweep(..., dtype='float32'), "
-             "or the step-size explorer with dtype float32.",
+        hint="The constant leaves the gradient and the truncation error (~ eps^2) as they "
+             "were, but round-off grows like machine_eps |f| / eps: how much larger is |f| "
+             "now, and which way does that move the step where the two errors meet? "
+             "Measure with step_size_sweep(lambda p, x, y: two_layer_loss(p, x, y) + "
+             f"{_CH4_OFFSET:g}, params2, x2, y2, dtype='float32', eps_values=...).",
         truth=lambda: min((e for e, err in _ch4_float32_errors().items()),
                           key=_ch4_float32_errors().get),
         accepts=lambda answer, truth: _ch4_good_float32_eps(answer),
-        because=lambda truth: f"eps = {truth:g} is best in float32, where the round-off "
-                              "and truncation errors meet; float64 allows much smaller steps "
-                              "and reaches far smaller errors.",
+        because=lambda truth: f"eps = {truth:g}: the constant makes |f| some hundreds of "
+                              "times larger, and with it the round-off machine_eps |f| / "
+                              "eps; the best step, about (machine_eps |f| / |f'''|)^(1/3), "
+                              "grows by the cube root of that. A constant in the loss "
+                              "changes no gradient, yet it hurts the check.",
     ),
 })
 

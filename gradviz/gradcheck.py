@@ -194,7 +194,9 @@ def _table(rows) -> list[str]:
     table = [columns]
     for r in rows:
         table.append((r.path, str(r.shape), f"{r.n_checked}/{r.n_total}", str(r.n_resolved),
-                      f"{r.max_error:.1e}", f"{r.unexplained:.1e}", str(r.worst_index),
+                      f"{r.max_error:.1e}",
+                      f"{r.unexplained:.1e}" if r.unexplained > 0 else "none",
+                      str(r.worst_index),
                       f"{r.analytic:+.4e}", f"{r.numerical:+.4e}", str(r.n_kinked),
                       r.verdict))
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]

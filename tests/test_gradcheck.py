@@ -418,19 +418,26 @@ def test_bad_options_get_clear_errors(two_layer):
 def test_chapter_4_exercises_measure_their_answers():
     from gradviz import exercises
 
-    shrink = exercises._ch4_error_shrink()
-    assert 70 < shrink < 130  # O(eps^2): a 10x smaller step, about 100x smaller error
-    assert exercises.check("ch4_error_shrink", 100).correct
-    assert not exercises.check("ch4_error_shrink", 10).correct
+    errors = exercises._ch4_richardson_errors()
+    assert 1e-12 < errors[1e-2] < errors[1e-1] < 1e-5  # truncation, above round-off
+    shrink = exercises._ch4_richardson_shrink()
+    assert 5e3 < shrink < 2e4  # O(eps^4): a 10x smaller step, about 10^4x smaller error
+    assert exercises.check("ch4_richardson_shrink", 1e4).correct
+    assert not exercises.check("ch4_richardson_shrink", 100).correct  # the plain difference's
+    assert "1e+04" not in exercises.check("ch4_richardson_shrink", 100).message
 
     assert exercises._ch4_mystery_leaf() == TWO_LAYER_BUGS["mystery"][0] == "b2"
     assert exercises.check("ch4_mystery_leaf", " B2 ").correct
     wrong = exercises.check("ch4_mystery_leaf", "W1")
     assert not wrong.correct and "b2" not in wrong.message.lower()
 
-    errors = exercises._ch4_float32_errors()
+    errors = exercises._ch4_float32_errors()  # the loss plus 1000, in float32
     best = min(errors, key=errors.get)
-    assert 1e-4 <= best <= 1e-1
+    assert best == 1e-1  # the plain loss's best float32 step, 1e-2, is 3x worse or more:
+    assert errors[1e-2] > 3 * errors[best]
     assert exercises.check("ch4_float32_eps", best).correct
+    assert not exercises.check("ch4_float32_eps", 1e-2).correct  # the plain loss's answer
     assert not exercises.check("ch4_float32_eps", 1e-7).correct  # float64's habit fails here
     assert not exercises.check("ch4_float32_eps", 0.5).correct  # not one of the offered steps
+    wrong = exercises.check("ch4_float32_eps", 1e-2)
+    assert "0.1" not in wrong.message and "1e-1 " not in wrong.message
