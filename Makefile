@@ -36,6 +36,13 @@ LAB_ARGS ?=
 NBVAL_ISA ?= AVX
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg \
   --nbval-cell-timeout=300 -p no:cacheprovider
+# `make test` keeps XLA's compiled programs on disk (JAX's persistent compilation cache),
+# one folder per instruction set: the browser test and nbval run the same notebooks, the
+# unit tests free compiled code between modules, and a second `make test` starts warm.
+# A program loaded from the cache still counts in gradviz.compiles' recompile checks.
+JAX_CACHE := $(CURDIR)/build/jax-cache
+jax_env = JAX_PLATFORMS=cpu JAX_COMPILATION_CACHE_DIR=$(JAX_CACHE)/$(1) \
+  JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=-1
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
 # The browser test drives Debian's Chromium (Playwright never downloads a browser here).
 CHROMIUM ?= /usr/bin/chromium
@@ -64,10 +71,10 @@ lab: setup ## Open JupyterLab on notebooks/ (localhost only, token auth; LAB_ARG
 
 test: setup browser ## ruff; unit, browser and Binder tests + nbval; nbval again on an older ISA
 	$(BIN)/ruff check .
-	JAX_PLATFORMS=cpu $(BIN)/python -m pytest tests notebooks $(NBVAL) $(PYTEST_ARGS)
+	$(call jax_env,native) $(BIN)/python -m pytest tests notebooks $(NBVAL) $(PYTEST_ARGS)
 ifneq ($(strip $(NBVAL_ISA)),)
 	@echo "nbval again, XLA's CPU code limited to $(NBVAL_ISA): the outputs must not depend on the CPU"
-	JAX_PLATFORMS=cpu XLA_FLAGS="$$XLA_FLAGS --xla_cpu_max_isa=$(NBVAL_ISA)" \
+	$(call jax_env,$(NBVAL_ISA)) XLA_FLAGS="$$XLA_FLAGS --xla_cpu_max_isa=$(NBVAL_ISA)" \
 	  $(BIN)/python -m pytest notebooks $(NBVAL) $(PYTEST_ARGS); \
 	  status=$$?; test $$status -eq 0 -o $$status -eq 5  # 5: PYTEST_ARGS selected no notebook
 endif

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 import jax
 
+# JAX records this event around every backend compilation, and also when the program is
+# loaded from its persistent compilation cache instead (JAX_COMPILATION_CACHE_DIR, as
+# `make test` sets it): a jitted function's cache miss counts either way.
 _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
 

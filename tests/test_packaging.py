@@ -226,6 +226,10 @@ def test_make_test_runs_everything_and_cannot_be_silenced():
     assert "--xla_cpu_max_isa=AVX" in restricted and "pytest notebooks" in restricted
     assert "test $status -eq 0 -o $status -eq 5" in restricted
     assert not any("xla_cpu_max_isa" in c for c in make_dry_run("test", "NBVAL_ISA="))
+    # both passes keep compiled programs on disk, each instruction set in its own folder
+    caches = [re.search(r"JAX_COMPILATION_CACHE_DIR=(\S+)", run) for run in runs]
+    assert all(caches) and caches[0][1] != caches[1][1], caches
+    assert all("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0" in run for run in runs)
 
 
 def test_make_lab_passes_extra_arguments_and_installs_the_quiet_settings():
