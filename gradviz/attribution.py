@@ -19,8 +19,10 @@ path are one vmapped `jax.grad`.
 
 For gradviz's plain MLPs: `class_logit(params, c, activation)` is such an f,
 `attribution_maps` computes the four gradient maps of a batch in one jitted call,
-`convergence` tabulates every rule's completeness error against the number of steps,
-`rank_correlation` compares two maps, and `active_fraction` finds dead units.
+`attribution_maps_float64` does the same in float64 (to check completeness where
+f(x) - f(x') is too small for float32 to resolve), `convergence` tabulates every rule's
+completeness error against the number of steps (`logit_convergence`: for a class logit,
+in float64), `rank_correlation` compares two maps, and `active_fraction` finds dead units.
 """
 
 import itertools
@@ -133,7 +135,13 @@ def saliency(f: Callable, x: jax.Array) -> jax.Array:
 
 
 def input_x_gradient(f: Callable, x: jax.Array) -> jax.Array:
-    """x * df/dx: the first-order contribution of each feature, measured from x = 0."""
+    """x * df/dx: the first-order contribution of each feature, measured from x = 0.
+
+    It sums to f(x) - f(0) exactly when f is positively homogeneous of degree 1
+    (f(t x) = t f(x) for t > 0: Euler's theorem gives x . df/dx = f(x), and f(0) = 0),
+    e.g. a linear map or a ReLU network without biases (Ancona et al., 2018); in general
+    it is the linearisation at x, f(x) - f(0) ~ x . df/dx(x).
+    """
     x = _check_input(x)
     _check_f(f, x)
     return x * jax.grad(f)(x)
@@ -263,6 +271,31 @@ def convergence(
     nan = jnp.asarray(np.where(defined, 0.0, np.nan), x.dtype)
     return Convergence(methods, np.arange(1, max_steps + 1),
                        maps + nan.reshape(nan.shape + (1,) * x.ndim), delta + nan)
+
+
+class LogitConvergence(NamedTuple):
+    """`convergence` of a class logit, computed in float64 (NumPy arrays)."""
+
+    table: Convergence
+    difference: float  # f(x) - f(baseline), the total the attributions should add up to
+
+
+def logit_convergence(
+    params: dict, x: jax.Array, target: int, activation: str = "tanh",
+    baseline: jax.Array | None = None, max_steps: int = 64, methods: tuple = METHODS,
+) -> LogitConvergence:
+    """`convergence` for f = class_logit(params, target, activation) at one x: (in_dim,),
+    in float64 (params, x and baseline are cast), so that rounding does not hide the
+    rules' own errors. Returns the table as NumPy arrays and f(x) - f(baseline)."""
+    with jax.enable_x64(True):
+        as64 = lambda a: jnp.asarray(a, jnp.float64)  # noqa: E731
+        f = class_logit(jax.tree.map(as64, params), target, activation)
+        x64 = as64(x)
+        base = jnp.zeros_like(x64) if baseline is None else as64(baseline)
+        table = convergence(f, x64, base, max_steps, methods)
+        table = Convergence(table.methods, table.n_steps, np.asarray(table.attributions),
+                            np.asarray(table.delta))
+        return LogitConvergence(table, float(f(x64) - f(base)))
 
 
 # --------------------------------------------------------------------------- no gradients
@@ -476,3 +509,29 @@ def _attribution_maps(params, x, target, key, baseline, noise, activation, n_ste
 
     return jax.vmap(one)(x, target, jax.random.split(key, x.shape[0]), baseline)
 
+
+def attribution_maps_float64(
+    params: dict,
+    x: jax.Array,
+    target: jax.Array,
+    key: jax.Array,
+    activation: str = "tanh",
+    baseline: jax.Array | None = None,
+    n_steps: int = 32,
+    n_samples: int = 25,
+    noise: float = 0.15,
+) -> AttributionMaps:
+    """`attribution_maps` computed in float64 (parameters, inputs and baseline are cast
+    under `jax.enable_x64`); the fields are float64 NumPy arrays.
+
+    In float32, sum(IG) - (f(x) - f(x')) is rounding noise of about 1e-7 |f|: where
+    f(x) - f(x') is not much larger (a network whose output hardly depends on its
+    input), completeness can only be checked in float64. Same shapes and arguments as
+    `attribution_maps` (SmoothGrad's noise is drawn in float64: other samples, same key).
+    """
+    with jax.enable_x64(True):
+        as64 = lambda a: jnp.asarray(a, jnp.float64)  # noqa: E731
+        maps = attribution_maps(jax.tree.map(as64, params), as64(x), jnp.asarray(target),
+                                key, activation, None if baseline is None else as64(baseline),
+                                n_steps, n_samples, noise)
+        return AttributionMaps(*(np.asarray(field) for field in maps))

@@ -213,16 +213,21 @@ def flow_summary(stats: FlowStats) -> str:
 
 MAP_STYLES = {  # kind -> colormap: the input, a magnitude (>= 0), a signed attribution
     "input": "gray_r",
+    "ink": "gray_r",
     "magnitude": "viridis",
     "signed": "RdBu_r",
 }
+INK_RANGE = (0.0, 16.0)  # the raw ink of scikit-learn's digits: 0 blank paper, 16 full ink
 
 
-def draw_maps(axes, maps, titles, kinds, shape=(8, 8)) -> list:
+def draw_maps(axes, maps, titles, kinds, shape=(8, 8), colorbar=False) -> list:
     """Draw one map per axis as an image of `shape` (each map: shape or flat).
 
-    kinds: "input", "magnitude" (colour from 0 to its max) or "signed" (red positive,
-    blue negative, white 0, symmetric limits). Returns the AxesImages for `update_maps`.
+    kinds: "input" (grey, from its min to its max), "ink" (grey, raw ink on the fixed
+    scale INK_RANGE: blank paper white), "magnitude" (colour from 0 to its max) or
+    "signed" (red positive, blue negative, white 0, symmetric limits). Every map but
+    "ink" is scaled to its own largest value; colorbar=True draws each one's scale
+    (it follows `update_maps`). Returns the AxesImages for `update_maps`.
     """
     images = []
     for ax, title, kind in zip(axes, titles, kinds, strict=True):
@@ -230,6 +235,10 @@ def draw_maps(axes, maps, titles, kinds, shape=(8, 8)) -> list:
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
+        if colorbar:
+            bar = ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
+            bar.ax.tick_params(labelsize=6)
+            bar.formatter.set_powerlimits((-2, 3))
         images.append(image)
     update_maps(images, maps, kinds, shape)
     return images
@@ -242,7 +251,9 @@ def update_maps(images, maps, kinds, shape=(8, 8)) -> None:
         image.set_data(values)
         top = float(np.nanmax(np.abs(values))) if np.any(np.isfinite(values)) else 1.0
         top = top if top > 0 else 1.0
-        if kind == "signed":
+        if kind == "ink":
+            image.set_clim(*INK_RANGE)
+        elif kind == "signed":
             image.set_clim(-top, top)
         elif kind == "magnitude":
             image.set_clim(0.0, top)

@@ -494,14 +494,18 @@ class AttributionExplorer(Explorer):
     """A digit and four gradient attributions of the logit of the class a model predicts.
 
     models: {name: (params, activation)} plain MLPs from gradviz.init_mlp; x: (n, 64)
-    digit images, y: (n,) labels; baselines: {name: (64,) image} for integrated gradients.
+    digit images, y: (n,) labels; baselines: {name: (64,) image shared by every example,
+    or (n, 64) one per example} for integrated gradients. ink: optional function from a
+    (64,) image to raw ink (0..16), to show the input panel as the digit on paper.
     Controls: model, example, baseline. The maps of all n examples are computed at once
-    for each (model, baseline) pair (one jitted call, compiled once per model shape and
-    activation when the explorer is made); moving a control never compiles.
+    for each (model, baseline) pair, in float64 so that completeness can be checked
+    even where f(x) - f(x') is tiny (one jitted call, compiled once per model shape and
+    activation when the explorer is made); moving a control never compiles. Each map is
+    drawn on its own scale (its colour bar).
     """
 
     def __init__(self, models: dict, x, y, baselines: dict, model=None, index=0,
-                 baseline=None, n_steps=32, seed=0):
+                 baseline=None, n_steps=32, seed=0, ink=None):
         if not models or not baselines:
             raise ValueError("give at least one model and one baseline")
         model = next(iter(models)) if model is None else model
@@ -509,9 +513,14 @@ class AttributionExplorer(Explorer):
         check_choice("model", model, list(models))
         check_choice("baseline", baseline, list(baselines))
         check_int_range("example", index, 0, len(x) - 1)
-        super().__init__(figsize=(10, 2.6))
+        for name, image in baselines.items():
+            if np.shape(image) not in (np.shape(x)[1:], np.shape(x)):
+                raise ValueError(f"baseline {name!r} must have shape {np.shape(x)[1:]} or "
+                                 f"{np.shape(x)}, got {np.shape(image)}")
+        super().__init__(figsize=(10, 2.4))
         self.models, self.x, self.y, self.baselines = models, x, y, baselines
-        self.n_steps, self.key = n_steps, jax.random.PRNGKey(seed)
+        self.n_steps, self.key, self.ink = n_steps, jax.random.PRNGKey(seed), ink
+        self.kinds = (("ink",) if ink is not None else ("input",)) + MAP_KINDS[1:]
         self._cache = {}
         style = {"description_width": "initial"}
         self.model = widgets.Dropdown(options=list(models), value=model, description="model")
@@ -523,7 +532,8 @@ class AttributionExplorer(Explorer):
         for name in models:  # compile each model now, not on a control change
             self.compute(name, baseline)
         axes = self.fig.subplots(1, 5)
-        self.images = draw_maps(axes, self.panels(), MAP_TITLES, MAP_KINDS)
+        titles = (("input (ink)",) if ink is not None else MAP_TITLES[:1]) + MAP_TITLES[1:]
+        self.images = draw_maps(axes, self.panels(), titles, self.kinds, colorbar=True)
         self.fig.tight_layout()
         self.widget = self.layout(self.controls)
         for control in self.controls:
@@ -535,7 +545,7 @@ class AttributionExplorer(Explorer):
         if (model, baseline) not in self._cache:
             params, activation = self.models[model]
             target = jnp.argmax(_attribution.class_logits(params, self.x, activation), axis=-1)
-            self._cache[model, baseline] = _attribution.attribution_maps(
+            self._cache[model, baseline] = _attribution.attribution_maps_float64(
                 params, self.x, target, self.key, activation, self.baselines[baseline],
                 self.n_steps)
         return self._cache[model, baseline]
@@ -548,47 +558,72 @@ class AttributionExplorer(Explorer):
         return jax.tree.map(lambda a: a[i : i + 1], every)
 
     def panels(self, m=None) -> list:
-        """The five images shown: the input and the four maps m (default: self.maps) of
-        the current example."""
+        """The five images shown: the input (as ink if `ink` was given) and the four maps
+        m (default: self.maps) of the current example."""
         m = self.maps if m is None else m
-        return [self.x[self.example.value], m.saliency[0], m.input_x_gradient[0],
-                m.integrated_gradients[0], m.smoothgrad[0]]
+        image = self.x[self.example.value]
+        image = image if self.ink is None else self.ink(image)
+        return [image, m.saliency[0], m.input_x_gradient[0], m.integrated_gradients[0],
+                m.smoothgrad[0]]
 
     def update(self, change=None) -> None:
         """Show the maps for the controls' values; redraw the images in place."""
         maps = self.maps
-        update_maps(self.images, self.panels(maps), MAP_KINDS)
+        update_maps(self.images, self.panels(maps), self.kinds)
         self.summary.value = attribution_summary(
             maps, self.y[self.example.value], self.baseline.value)
         self.redraw()
 
 
-COMPLETENESS_RESOLUTION = 1e-4  # relative to the logit: what float32 IG resolves
+COMPLETENESS_RESOLUTION = 1e-7  # relative to f(x) - f(x'): what 32 float64 GL steps reach
+ZERO_DIFFERENCE = 1e-12  # relative to |f|: a smaller f(x) - f(x') is float64 rounding
 
 
 def attribution_summary(maps, label, baseline: str) -> str:
-    """One line: what the model predicts, and how the maps agree with integrated gradients."""
+    """One line: what the model predicts, whether integrated gradients add up to
+    f(x) - f(x') (relative to that difference), and how the maps agree with IG.
+
+    maps: float64 `AttributionMaps` of one example (batch axis of 1).
+    """
     ig = np.abs(np.asarray(maps.integrated_gradients[0]))
     agree = []
     for name in ("saliency", "input_x_gradient", "smoothgrad"):
         r = float(_attribution.rank_correlation(np.abs(getattr(maps, name)[0]), ig))
         agree.append(f"{name} {r:.2f}")
-    logit, delta = float(maps.logit[0]), abs(float(maps.completeness_delta[0]))
-    # below ~1e-4 of the logit, float32 rounding decides the digits: say only "below"
-    resolved = COMPLETENESS_RESOLUTION * max(1.0, abs(logit))
-    missed = (f"misses completeness by {delta:.1e}" if delta >= resolved else
-              f"is complete to float32 rounding (error < {resolved:.0e})")
-    return (f"Label {int(label)}; explained: the logit {logit:.2f} of the predicted class. "
-            f"IG from the {baseline} baseline {missed}. Rank correlation of |map| with "
-            f"|IG|: " + ", ".join(agree).replace("_", " ") + ".")
+    logit, delta = float(maps.logit[0]), float(maps.completeness_delta[0])
+    difference = float(np.sum(maps.integrated_gradients[0])) - delta  # f(x) - f(x')
+    scale = max(abs(logit), abs(logit - difference))
+    if abs(difference) <= ZERO_DIFFERENCE * scale:
+        complete = (f"IG from the {baseline} baseline: f(x) - f(x') is 0 to float64 "
+                    "rounding, so there is nothing to attribute")
+    elif abs(delta) < COMPLETENESS_RESOLUTION * abs(difference):
+        complete = (f"IG from the {baseline} baseline adds up to f(x) - f(x') = "
+                    f"{difference:.3g} (error below {COMPLETENESS_RESOLUTION:.0e} of it, "
+                    "float64)")
+    else:
+        complete = (f"IG from the {baseline} baseline misses f(x) - f(x') = "
+                    f"{difference:.3g} by {abs(delta / difference):.0e} of it")
+    return (f"Label {int(label)}; explained: the logit {logit:.3g} of the predicted class. "
+            f"{complete}. Rank correlation of |map| with |IG|: "
+            + ", ".join(agree).replace("_", " ") + ".")
+
+
+RULE_STYLES = {"gauss-legendre": "-", "left": "--", "middle": "-.", "right": ":",
+               "trapezoid": (0, (6, 2, 1, 2, 1, 2))}
+RULE_MARKERS = {"gauss-legendre": "o", "left": "<", "middle": "s", "right": ">",
+                "trapezoid": "^"}
+
+
+STEPS_ROUNDING = 1e-12  # relative to f(x) - f(x'): below it, float64 rounding decides
 
 
 class CompletenessExplorer(Explorer):
     """How fast each quadrature rule's integrated gradients reach completeness.
 
     Left: |sum(IG) - (f(x) - f(baseline))| against the number of steps, for every rule
-    (computed in float64 for 1..max_steps steps when the explorer is made). Right: the
-    IG map of each rule at the chosen number of steps. The slider only selects.
+    (computed in float64 for 1..max_steps steps when the explorer is made, by
+    `attribution.logit_convergence`). Right: the IG map of each rule at the chosen
+    number of steps, all on one colour scale. The slider only selects.
     """
 
     def __init__(self, params, x, target, baseline=None, activation="tanh", n_steps=4,
@@ -596,13 +631,8 @@ class CompletenessExplorer(Explorer):
         check_int_range("max_steps", max_steps, 2, 256)
         check_int_range("n_steps", n_steps, 1, max_steps)
         super().__init__(figsize=(10, 4.2))
-        with jax.enable_x64(True):
-            as64 = lambda a: jnp.asarray(a, jnp.float64)  # noqa: E731
-            f = _attribution.class_logit(jax.tree.map(as64, params), target, activation)
-            base = None if baseline is None else as64(baseline)
-            self.table = _attribution.convergence(f, as64(x), base, max_steps)
-            self.difference = float(f(as64(x)) - f(jnp.zeros_like(as64(x)) if base is None
-                                                      else base))
+        self.table, self.difference = _attribution.logit_convergence(
+            params, x, target, activation, baseline, max_steps)
         self.errors = np.abs(np.asarray(self.table.delta))
         self.steps = widgets.IntSlider(n_steps, 1, max_steps, description="steps",
                                        style={"description_width": "initial"})
@@ -611,17 +641,27 @@ class CompletenessExplorer(Explorer):
         palette = [COLORS[c] for c in ("blue", "orange", "green", "vermillion", "purple")]
         for method, errors, color in zip(self.table.methods, self.errors, palette,
                                          strict=False):
-            ax_err.loglog(self.table.n_steps, np.maximum(errors, 1e-17), "-", color=color,
-                          label=method)
+            ax_err.loglog(self.table.n_steps, np.maximum(errors, 1e-17), color=color,
+                          ls=RULE_STYLES.get(method, "-"), marker=RULE_MARKERS.get(method),
+                          markevery=[n - 1 for n in (1, 2, 4, 8, 16, 32, 64, 128, 256)
+                                     if n <= max_steps], ms=4, label=method)
         ax_err.set(xlabel="steps (gradient evaluations)", ylabel="|completeness error|",
-                   title="Integrated gradients: completeness")
+                   title="Integrated gradients: completeness (float64)")
         ax_err.legend(fontsize=7)
         few_ticks(ax_err)
+        powers = [n for n in (1, 2, 4, 8, 16, 32, 64, 128, 256) if n <= max_steps]
+        ax_err.set_xticks(powers, [str(n) for n in powers])
+        ax_err.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         self.marker = ax_err.axvline(n_steps, color="black", lw=1, ls="--")
         positions = [grid[0, 3], grid[0, 4], grid[0, 5], grid[1, 3], grid[1, 4]]
         map_axes = [self.fig.add_subplot(p) for p in positions]
         self.images = draw_maps(map_axes, self.panels(n_steps), self.table.methods,
                                 ["signed"] * len(self.table.methods))
+        bar_ax = self.fig.add_subplot(grid[1, 5])
+        bar_ax.set_visible(False)
+        self.colorbar = self.fig.colorbar(self.images[0], ax=bar_ax, fraction=0.5)
+        self.colorbar.ax.tick_params(labelsize=7)
+        self.colorbar.set_label("IG, one scale for all five", fontsize=7)
         self.fig.tight_layout()
         self.widget = self.layout([self.steps])
         self.steps.observe(self.update, names="value")
@@ -633,10 +673,17 @@ class CompletenessExplorer(Explorer):
     def update(self, change=None) -> None:
         """Show the maps and errors at the chosen number of steps."""
         n = self.steps.value
-        update_maps(self.images, self.panels(n), ["signed"] * len(self.images))
+        panels = self.panels(n)
+        update_maps(self.images, panels, ["signed"] * len(self.images))
+        finite = [np.abs(p[np.isfinite(p)]) for p in panels]
+        top = max((float(v.max()) for v in finite if v.size), default=1.0) or 1.0
+        for image in self.images:  # one scale, so the rules' maps can be compared
+            image.set_clim(-top, top)
         self.marker.set_xdata([n, n])
-        errors = ", ".join(f"{m} {e:.1e}" for m, e in zip(self.table.methods,
-                                                          self.errors[:, n - 1], strict=True))
+        floor = STEPS_ROUNDING * max(1.0, abs(self.difference))  # float64 rounding decides
+        errors = ", ".join(f"{m} {e:.1e}" if not e < floor else f"{m} <{floor:.0e}"
+                           for m, e in zip(self.table.methods, self.errors[:, n - 1],
+                                           strict=True))
         self.summary.value = (f"{n} steps; f(x) - f(baseline) = {self.difference:.3f}; "
                               f"|completeness error|: {errors}.").replace("nan", "undefined")
         self.redraw()

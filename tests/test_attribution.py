@@ -460,3 +460,45 @@ def test_attribution_maps_equal_the_functions_one_by_one():
             np.testing.assert_allclose(got[i], expected, rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match=r"target must have shape \(3,\)"):
         attribution.attribution_maps(params, x, jnp.array([1, 2]), KEY)
+
+
+def test_attribution_maps_float64_equal_the_float32_maps_and_resolve_tiny_differences():
+    params = gv.init_mlp(KEY, 64, 16, 2, 10)
+    x = gv.data.digits(3).x
+    target = jnp.array([1, 5, 9])
+    per_example = jnp.stack([-0.5 * jnp.ones(64), jnp.zeros(64), 0.3 * jnp.ones(64)])
+    m32 = attribution.attribution_maps(params, x, target, KEY, "tanh", per_example, n_steps=8)
+    m64 = attribution.attribution_maps_float64(params, x, target, KEY, "tanh", per_example,
+                                               n_steps=8)
+    assert all(isinstance(a, np.ndarray) and a.dtype == np.float64 for a in m64)
+    for name in ("saliency", "input_x_gradient", "integrated_gradients", "logit"):
+        np.testing.assert_allclose(getattr(m64, name), getattr(m32, name), rtol=1e-4,
+                                   atol=1e-5)
+    # completeness to float64 rounding, relative to f(x) - f(x'), even when that is ~1e-6
+    tiny = jax.tree.map(lambda a: 1e-6 * a, params)
+    m = attribution.attribution_maps_float64(tiny, x, target, KEY, "tanh", n_steps=32)
+    difference = m.integrated_gradients.sum(axis=1) - m.completeness_delta
+    assert np.all(np.abs(m.completeness_delta) < 1e-9 * np.abs(difference))
+
+
+def test_logit_convergence_is_convergence_in_float64_with_the_difference():
+    params = gv.init_mlp(KEY, 64, 16, 2, 10)
+    x = gv.data.digits(1).x[0]
+    result = attribution.logit_convergence(params, x, 3, "tanh", max_steps=8)
+    assert result.table.delta.dtype == np.float64 and result.table.delta.shape == (5, 8)
+    f = attribution.class_logit(params, 3, "tanh")
+    assert result.difference == pytest.approx(float(f(x) - f(0 * x)), rel=1e-5)
+    gl = result.table.methods.index("gauss-legendre")
+    ig = integrated_gradients(f, x, n_steps=8)
+    np.testing.assert_allclose(result.table.attributions[gl, 7], ig, rtol=1e-4, atol=1e-6)
+
+
+def test_input_x_gradient_is_complete_for_a_bias_free_relu_network():
+    # positively homogeneous of degree 1: x . df/dx = f(x) and f(0) = 0 (Euler)
+    params = gv.init_mlp(KEY, 64, 32, 3, 10, init="he")
+    params = {k: (jax.tree.map(jnp.zeros_like, v) if k.startswith("b") else v)
+              for k, v in params.items()}
+    x = gv.data.digits(1).x[0]
+    f = attribution.class_logit(params, 2, "relu")
+    assert float(input_x_gradient(f, x).sum()) == pytest.approx(float(f(x) - f(0 * x)),
+                                                                rel=1e-5, abs=1e-6)

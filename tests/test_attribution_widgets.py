@@ -22,32 +22,49 @@ KEY = jax.random.PRNGKey(0)
 def explorer():
     models = {"tanh": (gv.init_mlp(KEY, 64, 16, 2, 10), "tanh"),
               "sigmoid": (gv.init_mlp(jax.random.PRNGKey(1), 64, 16, 3, 10), "sigmoid")}
-    baselines = {"zeros": jnp.zeros(64), "black": DATA.x.min(axis=0)}
-    return AttributionExplorer(models, DATA.x, DATA.y, baselines, n_steps=8)
+    baselines = {"zeros": jnp.zeros(64), "black": DATA.x.min(axis=0),
+                 "each digit's blur": jax.vmap(
+                     lambda v: attribution.gaussian_blur(v.reshape(8, 8), 1.5).ravel())(DATA.x)}
+    return AttributionExplorer(models, DATA.x, DATA.y, baselines, n_steps=8, ink=ink)
+
+
+def ink(v):
+    return 8 + 4 * np.asarray(v)  # any map to 0..16 will do
 
 
 def expected_panels(ex):
-    """The five maps, computed directly with the explorer's settings."""
+    """The five maps, computed directly (in float64) with the explorer's settings."""
     params, activation = ex.models[ex.model.value]
-    x = DATA.x[ex.example.value]
+    i = ex.example.value
+    x = DATA.x[i]
     target = int(jnp.argmax(gv.apply_mlp(params, x[None], activation)[0]))
-    f = attribution.class_logit(params, target, activation)
     baseline = ex.baselines[ex.baseline.value]
-    smooth_key = jax.random.split(ex.key, len(DATA.x))[ex.example.value]
-    return [x, attribution.saliency(f, x), attribution.input_x_gradient(f, x),
-            attribution.integrated_gradients(f, x, baseline, n_steps=8),
-            attribution.smoothgrad(f, x, smooth_key)]
+    baseline = baseline[i] if np.ndim(baseline) == 2 else baseline
+    smooth_key = jax.random.split(ex.key, len(DATA.x))[i]
+    with jax.enable_x64(True):
+        as64 = lambda a: jnp.asarray(a, jnp.float64)  # noqa: E731
+        f = attribution.class_logit(jax.tree.map(as64, params), target, activation)
+        x64 = as64(x)
+        return [ink(x), attribution.saliency(f, x64), attribution.input_x_gradient(f, x64),
+                attribution.integrated_gradients(f, x64, as64(baseline), n_steps=8),
+                attribution.smoothgrad(f, x64, smooth_key)]
 
 
 def assert_shows(ex):
     for image, want in zip(ex.images, expected_panels(ex), strict=True):
-        np.testing.assert_allclose(image.get_array(), np.reshape(want, (8, 8)), rtol=1e-4,
-                                   atol=1e-6)
+        np.testing.assert_allclose(image.get_array(), np.reshape(want, (8, 8)), rtol=1e-9,
+                                   atol=1e-12)
+
+
+def test_the_input_panel_shows_ink_on_a_fixed_scale(explorer):
+    assert explorer.images[0].get_clim() == (0.0, 16.0)  # blank paper white, full ink black
 
 
 @pytest.mark.parametrize("control, value", [("example", 7), ("baseline", "black"),
                                             ("model", "sigmoid"), ("example", 39),
-                                            ("model", "tanh"), ("baseline", "zeros")])
+                                            ("baseline", "each digit's blur"),
+                                            ("example", 3), ("model", "tanh"),
+                                            ("baseline", "zeros")])
 def test_each_control_changes_the_images_without_compiling(explorer, control, value):
     ex = explorer
     before = [np.array(image.get_array()) for image in ex.images]
@@ -55,7 +72,7 @@ def test_each_control_changes_the_images_without_compiling(explorer, control, va
     with count_compiles() as log:
         getattr(ex, control).value = value
     assert log.count == 0
-    assert ex.fig is fig and ex.images is images and len(fig.axes) == 5  # never rebuilt
+    assert ex.fig is fig and ex.images is images and len(fig.axes) == 10  # maps + colour bars
     assert_shows(ex)
     after = [np.array(image.get_array()) for image in ex.images]
     changed = [not np.allclose(b, a) for b, a in zip(before, after, strict=True)]
@@ -63,23 +80,30 @@ def test_each_control_changes_the_images_without_compiling(explorer, control, va
     assert f"Label {int(DATA.y[ex.example.value])}" in ex.summary.value
 
 
-def test_summary_prints_the_completeness_error_only_where_float32_resolves_it():
+def test_summary_measures_completeness_against_f_x_minus_f_baseline():
     from gradviz.widgets import COMPLETENESS_RESOLUTION, attribution_summary
 
     params = gv.init_mlp(KEY, 64, 16, 2, 10)
-    maps = attribution.attribution_maps(params, DATA.x[:2], jnp.array([3, 3]), KEY, "tanh")
-    one = jax.tree.map(lambda a: a[:1], maps)
-    logit = abs(float(one.logit[0]))
-    rounding = one._replace(completeness_delta=one.completeness_delta * 0 + 1e-7)
-    assert "complete to float32 rounding" in attribution_summary(rounding, 3, "zeros")
-    assert "1e-07" not in attribution_summary(rounding, 3, "zeros")
-    off = one._replace(completeness_delta=one.completeness_delta * 0
-                       + 10 * COMPLETENESS_RESOLUTION * max(1.0, logit))
-    assert "misses completeness by" in attribution_summary(off, 3, "zeros")
+    one = attribution.attribution_maps_float64(params, DATA.x[:1], jnp.array([3]), KEY,
+                                               "tanh")
+    difference = float(one.integrated_gradients.sum() - one.completeness_delta[0])
+    text = attribution_summary(one, 3, "zeros")
+    assert f"adds up to f(x) - f(x') = {difference:.3g}" in text
+    # a tiny f(x) - f(x') (a network whose output hardly moves): still judged relative to it
+    tiny = one._replace(integrated_gradients=one.integrated_gradients * 1e-6,
+                        completeness_delta=one.completeness_delta * 0)
+    assert f"= {1e-6 * difference:.3g} (error below" in attribution_summary(tiny, 3, "zeros")
+    off = tiny._replace(completeness_delta=tiny.completeness_delta * 0
+                        + 10 * COMPLETENESS_RESOLUTION * 1e-6 * difference)
+    assert "misses f(x) - f(x')" in attribution_summary(off, 3, "zeros")
+    assert "by 1e-06 of it" in attribution_summary(off, 3, "zeros")
+    nothing = one._replace(integrated_gradients=one.integrated_gradients * 0,
+                           completeness_delta=one.completeness_delta * 0)
+    assert "nothing to attribute" in attribution_summary(nothing, 3, "zeros")
 
 
 def test_signed_maps_have_symmetric_colour_limits(explorer):
-    for image, kind in zip(explorer.images, ("input", "magnitude", "signed", "signed",
+    for image, kind in zip(explorer.images, ("ink", "magnitude", "signed", "signed",
                                              "signed"), strict=True):
         low, high = image.get_clim()
         data = np.abs(np.asarray(image.get_array()))
@@ -109,5 +133,11 @@ def test_completeness_explorer_shows_each_rule_at_the_chosen_steps():
     error = abs(float(attribution.completeness_delta(f, ig, x)))
     assert middle.get_ydata()[8] == pytest.approx(error, rel=0.05, abs=1e-7)
     assert "9 steps" in ex.summary.value and "trapezoid" in ex.summary.value
+    lows = {image.get_clim()[0] for image in ex.images}
+    assert len(lows) == 1  # one colour scale for the five rules' maps
+    labels = [t.get_text() for t in ex.marker.axes.get_xticklabels()]
+    assert labels[:5] == ["1", "2", "4", "8", "16"]
+    ex.steps.value = 16
+    assert "gauss-legendre <" in ex.summary.value  # below float64 rounding: no digits
     ex.steps.value = 1
     assert "trapezoid undefined" in ex.summary.value  # the trapezoid needs two points
