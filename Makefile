@@ -34,6 +34,10 @@ LAB_ARGS ?=
 # so a printed number that depends on the CPU fails here, not on a learner's machine.
 # Empty skips that pass: `make test NBVAL_ISA=`.
 NBVAL_ISA ?= AVX
+# pytest-xdist workers for `make test` (one per core; 0 runs everything in one process).
+# --dist loadfile keeps each test file, and each notebook with its kernel, on one worker.
+PYTEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+XDIST := -n $(PYTEST_JOBS) --dist loadfile
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg \
   --nbval-cell-timeout=300 -p no:cacheprovider
 # `make test` keeps XLA's compiled programs on disk (JAX's persistent compilation cache),
@@ -71,11 +75,11 @@ lab: setup ## Open JupyterLab on notebooks/ (localhost only, token auth; LAB_ARG
 
 test: setup browser ## ruff; unit, browser and Binder tests + nbval; nbval again on an older ISA
 	$(BIN)/ruff check .
-	$(call jax_env,native) $(BIN)/python -m pytest tests notebooks $(NBVAL) $(PYTEST_ARGS)
+	$(call jax_env,native) $(BIN)/python -m pytest $(XDIST) tests notebooks $(NBVAL) $(PYTEST_ARGS)
 ifneq ($(strip $(NBVAL_ISA)),)
 	@echo "nbval again, XLA's CPU code limited to $(NBVAL_ISA): the outputs must not depend on the CPU"
 	$(call jax_env,$(NBVAL_ISA)) XLA_FLAGS="$$XLA_FLAGS --xla_cpu_max_isa=$(NBVAL_ISA)" \
-	  $(BIN)/python -m pytest notebooks $(NBVAL) $(PYTEST_ARGS); \
+	  $(BIN)/python -m pytest $(XDIST) notebooks $(NBVAL) $(PYTEST_ARGS); \
 	  status=$$?; test $$status -eq 0 -o $$status -eq 5  # 5: PYTEST_ARGS selected no notebook
 endif
 

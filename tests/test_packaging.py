@@ -218,12 +218,13 @@ def test_make_test_runs_everything_and_cannot_be_silenced():
     runs = [c for c in commands if "-m pytest" in c]
     assert len(runs) == 2, runs
     main, restricted = runs
-    assert "JAX_PLATFORMS=cpu" in main and "pytest tests notebooks" in main
+    assert "JAX_PLATFORMS=cpu" in main and " tests notebooks " in main
+    assert all("--dist loadfile" in run for run in runs), "a notebook's cells stay together"
     for argument in ("--nbval ", "--nbval-sanitize-with tests/nbval-sanitize.cfg"):
         assert argument in main and argument in restricted
     # the second pass: nbval over every notebook with XLA limited to an older ISA; only
     # "no notebook selected" (pytest's exit code 5, from PYTEST_ARGS) is let through
-    assert "--xla_cpu_max_isa=AVX" in restricted and "pytest notebooks" in restricted
+    assert "--xla_cpu_max_isa=AVX" in restricted and " notebooks --nbval " in restricted
     assert "test $status -eq 0 -o $status -eq 5" in restricted
     assert not any("xla_cpu_max_isa" in c for c in make_dry_run("test", "NBVAL_ISA="))
     # both passes keep compiled programs on disk, each instruction set in its own folder
