@@ -20,6 +20,7 @@ import numpy as np
 import optax
 from IPython.display import clear_output, display
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from gradviz import attribution as _attribution
 from gradviz import gradcheck as _gradcheck
@@ -39,6 +40,7 @@ from gradviz.init import INIT_SCHEMES, init_index, sigma_w
 from gradviz.models import RNN_CELLS, apply_rnn, init_mlp, init_rnn
 from gradviz.plots import (
     COLORS,
+    decade_ticks,
     draw_flow,
     draw_maps,
     few_ticks,
@@ -705,6 +707,7 @@ class PhaseDiagramExplorer(Explorer):
     """
 
     ACTIVATIONS = ("tanh", "relu")
+    NOT_FINITE = "0.45"  # the map's grey for cells without a finite gain
 
     def __init__(self, activation="tanh", sigma_w=1.0, sigma_b=0.0, depth=30, width=64,
                  n_w=24, n_b=16, n_examples=64, seed=0):
@@ -734,14 +737,20 @@ class PhaseDiagramExplorer(Explorer):
         step_w, step_b = sigma_ws[1] - sigma_ws[0], sigma_bs[1] - sigma_bs[0]
         extent = (sigma_ws[0] - step_w / 2, sigma_ws[-1] + step_w / 2,
                   sigma_bs[0] - step_b / 2, sigma_bs[-1] + step_b / 2)
+        # white is ln gain 0 (the edge): cells without a finite gain (the signal
+        # underflowed to 0, or overflowed) get a grey of their own, named in the legend
+        cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad=self.NOT_FINITE)
         self.image = ax_map.imshow(np.zeros((n_b, n_w)), origin="lower", aspect="auto",
-                                   extent=extent, cmap="RdBu_r", vmin=-1.0, vmax=1.0)
-        self.fig.colorbar(self.image, ax=ax_map, label="log gain per layer")
+                                   extent=extent, cmap=cmap, vmin=-1.0, vmax=1.0)
+        self.fig.colorbar(self.image, ax=ax_map,
+                          label="ln(gain per layer); 0: factor 1")
         self.critical_line = ax_map.plot([], [], "k--", lw=1.5, label="theory: χ = 1")[0]
         self.marker = ax_map.plot([], [], "o", ms=9, mfc="none", mec="black", mew=2)[0]
         ax_map.set(xlabel="σ_w", ylabel="σ_b", xlim=extent[:2], ylim=extent[2:],
                    title=f"Signal growth going back, depth {depth}")
-        ax_map.legend(fontsize=7, loc="upper left")
+        not_finite = Patch(facecolor=self.NOT_FINITE, edgecolor="black", lw=0.5,
+                           label="no finite gain (signal underflowed to 0)")
+        ax_map.legend(handles=[self.critical_line, not_finite], fontsize=7, loc="upper left")
         self.signal_line = ax_flow.semilogy([], [], "o-", ms=3, color=COLORS["blue"],
                                             label="measured ||dL/dh_l||")[0]
         self.theory_line = ax_flow.semilogy([], [], "--", color=COLORS["black"], lw=1,
@@ -797,26 +806,59 @@ class PhaseDiagramExplorer(Explorer):
             depth, sw, sb, name, input_mean_square=self.input_mean_square)
         self.theory_line.set_data(layers, np.asarray(predicted) * self.stats.signal_norm[-1])
         rescale(self.signal_line.axes)
+        fit_log_ticks(self.signal_line.axes)
         critical = float(theory.critical_sigma_w(sb, name))
         grid_edge = self.diagram(name).measured_edge(sb)
         signal = self.stats.signal_norm
         measured = (signal[0] / signal[-1]) ** (1 / (depth - 1))
         gain = float(theory.signal_gain_per_layer(sw, sb, name))
-        phase = "ordered (vanishing)" if sw < critical else "chaotic (exploding)"
-        self.summary.value = phase_summary(name, sw, sb, measured, gain, critical, grid_edge)
-        self.summary.value += f" This point is on the {phase} side."
+        self.summary.value = phase_summary(name, sw, sb, measured, gain, critical, grid_edge,
+                                           depth)
         self.redraw()
 
 
-def phase_summary(name, sigma_w, sigma_b, measured, gain, critical, grid_edge) -> str:
+def critical_band(depth: int) -> float:
+    """How far from 1 a net exactly on the edge can measure per layer at this depth: at
+    tanh's critical point (1, 0) the signal decays as the power law sqrt(l / depth)
+    (chapter 3), so layer 1 gets sqrt(1 / depth) of the last layer's signal, a factor
+    depth^(-1 / (2 (depth - 1))) per layer (0.96 at depth 50). Returns 1 minus it."""
+    return 1.0 - depth ** (-1.0 / (2.0 * (depth - 1)))
+
+
+def phase_summary(name, sigma_w, sigma_b, measured, gain, critical, grid_edge,
+                  depth) -> str:
     """The phase-diagram explorer's line: the chosen point's gain per layer, measured and
-    predicted, and the edge of chaos at its sigma_b by theory and by the measured grid."""
-    grid = ("the measured map does not cross 0 on this row" if not np.isfinite(grid_edge)
-            else f"the measured map crosses 0 at σ_w ≈ {grid_edge:.2f} (interpolated "
-                 "between grid points)")
+    predicted, the edge of chaos at its sigma_b by theory and by the measured grid, and
+    the side of the edge the point is on, by the measurement and by the theory.
+
+    The measured side: "ordered" below 1 - band, "chaotic" above 1 / (1 - band), and
+    "on the edge, as far as this depth resolves" between, with band = critical_band(depth).
+    The theory's side: "on the edge" within half a slider step (0.025) of its critical
+    sigma_w."""
+    grid = ("the measured ln gain does not cross 0 (factor 1) on this row"
+            if not np.isfinite(grid_edge)
+            else f"the measured ln gain crosses 0 (factor 1) at σ_w ≈ {grid_edge:.2f} "
+                 "(interpolated between grid points)")
+    low = 1.0 - critical_band(depth)
+    edge = f"the factor of a net exactly on the edge at depth {depth}"
+    if measured < low:
+        side = f"on the ordered (vanishing) side: below {low:.2f}, {edge}"
+    elif measured > 1.0 / low:
+        side = f"on the chaotic (exploding) side: above {1 / low:.2f}, 1 / {edge}"
+    else:
+        side = (f"on the edge, as far as depth {depth} resolves: between {low:.2f} "
+                f"({edge}) and {1 / low:.2f}")
+    if not np.isfinite(critical):
+        by_theory = "mean-field theory has no edge at this σ_b"
+    elif abs(sigma_w - critical) <= 0.025:
+        by_theory = "mean-field theory puts it on the edge"
+    else:
+        by_theory = ("mean-field theory puts it on the "
+                     + ("ordered" if sigma_w < critical else "chaotic") + " side")
     return (f"{name}, σ_w = {sigma_w:.2f}, σ_b = {sigma_b:.2f}: going back one layer the "
-            f"signal is multiplied by {measured:.2f} (mean-field theory: {gain:.2f}). Edge of "
-            f"chaos at this σ_b: σ_w = {critical:.3f} by mean-field theory; {grid}.")
+            f"signal is multiplied by {measured:.2f} (mean-field theory at the variance's "
+            f"fixed point: {gain:.2f}). Edge of chaos at this σ_b: σ_w = {critical:.3f} by "
+            f"mean-field theory; {grid}. Measured, this point is {side}; {by_theory}.")
 
 
 class IsometryExplorer(Explorer):
@@ -882,10 +924,12 @@ class IsometryExplorer(Explorer):
             largest, smallest = self.range_lines[init]
             largest.set_ydata(finite_or_nan(spectra.singular_values[:, 0]))
             smallest.set_ydata(finite_or_nan(spectra.singular_values[:, -1]))
-            parts.append(f"{init}: largest {values[0]:.3g}, smallest {values[-1]:.2g}")
+            parts.append(f"{init}: largest {values[0]:.3g}, smallest {values[-1]:.2g}, "
+                         f"largest/smallest {values[0] / values[-1]:.2g}")
         self.depth_marker.set_xdata([depth, depth])
         for line in (self.lines["gaussian"], self.range_lines["gaussian"][0]):
             rescale(line.axes)
+            decade_ticks(line.axes)
         self.summary.value = f"{act}, depth {depth}: " + "; ".join(parts) + "."
         self.redraw()
 

@@ -10,7 +10,7 @@ import gradviz as gv
 from gradviz import theory
 from gradviz.compiles import count_compiles
 from gradviz.flow import jacobian_spectra, scale_mlp
-from gradviz.widgets import IsometryExplorer, PhaseDiagramExplorer
+from gradviz.widgets import IsometryExplorer, PhaseDiagramExplorer, critical_band, phase_summary
 
 matplotlib.use("Agg")
 
@@ -102,6 +102,47 @@ def test_the_summary_prints_the_theory_edge_and_the_grid_crossing(phase):
     assert f"σ_w = {theory_edge:.3f} by mean-field theory" in phase.summary.value
     grid_edge = phase.diagrams["tanh"].measured_edge(0.3)
     if np.isfinite(grid_edge):
-        assert f"crosses 0 at σ_w ≈ {grid_edge:.2f}" in phase.summary.value
+        assert f"crosses 0 (factor 1) at σ_w ≈ {grid_edge:.2f}" in phase.summary.value
     else:
         assert "does not cross 0" in phase.summary.value
+
+
+def test_cells_without_a_finite_gain_are_grey_and_named_in_the_legend(phase):
+    phase.activation.value = "relu"  # sigma_w = 0.25 column: the signal underflows to 0
+    image = phase.image
+    bad = image.get_cmap().get_bad()
+    assert matplotlib.colors.same_color(bad, PhaseDiagramExplorer.NOT_FINITE)
+    white = image.get_cmap()(0.5)  # ln gain 0, the edge
+    assert not matplotlib.colors.same_color(bad, white)
+    labels = [t.get_text() for t in image.axes.get_legend().get_texts()]
+    assert any("no finite gain" in label for label in labels)
+    assert "ln(gain per layer)" in image.colorbar.ax.get_ylabel()
+
+
+def test_critical_band_is_the_power_law_factor_at_the_critical_point():
+    assert 1 - critical_band(50) == pytest.approx(50 ** (-1 / 98))
+    assert critical_band(200) < critical_band(50) < critical_band(10)
+
+
+@pytest.mark.parametrize("measured, sigma_w, side, by_theory", [
+    (0.95, 1.00, "ordered (vanishing) side", "puts it on the edge"),  # tanh at (1, 0)
+    (0.98, 1.05, "on the edge, as far as depth 50 resolves", "puts it on the chaotic side"),
+    (1.19, 2.00, "chaotic (exploding) side", "puts it on the chaotic side"),
+    (0.49, 0.50, "ordered (vanishing) side", "puts it on the ordered side"),
+])
+def test_the_summary_names_the_side_by_the_measured_factor_and_by_theory(
+        measured, sigma_w, side, by_theory):
+    text = phase_summary("tanh", sigma_w, 0.0, measured, 1.0, 1.0, 1.14, 50)
+    assert side in text and f"mean-field theory {by_theory}" in text
+    assert f"multiplied by {measured:.2f}" in text
+
+
+def test_isometry_summary_prints_the_gap_and_decade_ticks():
+    ex = IsometryExplorer(depth=12, width=8, max_depth=12, activation="tanh")
+    for init in ex.INITS:
+        values = ex.spectra[("tanh", init)].at(12)
+        assert f"largest/smallest {values[0] / values[-1]:.2g}" in ex.summary.value
+    ticks = ex.range_lines["gaussian"][0].axes.yaxis.get_major_locator()()
+    exponents = np.log10(ticks)
+    np.testing.assert_allclose(exponents, np.round(exponents))
+    assert len(set(np.diff(exponents).round(6))) <= 1
