@@ -238,7 +238,8 @@ def draw_maps(axes, maps, titles, kinds, shape=(8, 8), colorbar=False) -> list:
         if colorbar:
             bar = ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
             bar.ax.tick_params(labelsize=6)
-            bar.formatter.set_powerlimits((-2, 3))
+            bar.locator = ticker.MaxNLocator(5)  # kept by the bar when the limits change
+            bar.formatter = ticker.FuncFormatter(lambda v, _: f"{v:.2g}")  # 2.5e-06, no offset
         images.append(image)
     update_maps(images, maps, kinds, shape)
     return images

@@ -519,7 +519,7 @@ class AttributionExplorer(Explorer):
             if np.shape(image) not in (np.shape(x)[1:], np.shape(x)):
                 raise ValueError(f"baseline {name!r} must have shape {np.shape(x)[1:]} or "
                                  f"{np.shape(x)}, got {np.shape(image)}")
-        super().__init__(figsize=(10, 2.4))
+        super().__init__(figsize=(11, 2.4))
         self.models, self.x, self.y, self.baselines = models, x, y, baselines
         self.n_steps, self.key, self.ink = n_steps, jax.random.PRNGKey(seed), ink
         self.kinds = (("ink",) if ink is not None else ("input",)) + MAP_KINDS[1:]
@@ -653,7 +653,7 @@ class CompletenessExplorer(Explorer):
         few_ticks(ax_err)
         powers = [n for n in (1, 2, 4, 8, 16, 32, 64, 128, 256) if n <= max_steps]
         ax_err.set_xticks(powers, [str(n) for n in powers])
-        ax_err.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax_err.xaxis.set_minor_locator(plt.NullLocator())
         self.marker = ax_err.axvline(n_steps, color="black", lw=1, ls="--")
         positions = [grid[0, 3], grid[0, 4], grid[0, 5], grid[1, 3], grid[1, 4]]
         map_axes = [self.fig.add_subplot(p) for p in positions]
