@@ -162,6 +162,38 @@ def clip_fraction(log: TrainLog) -> float | np.ndarray:
     return float(fraction) if fraction.ndim == 0 else fraction
 
 
+def clipped_finite_steps(log: TrainLog) -> tuple[np.ndarray, np.ndarray]:
+    """How many of a run's finite steps (loss and gradients finite) clipping changed, and
+    how many finite steps there were: (clipped, finite), ints, or arrays (runs,) for a
+    log of several runs. A step whose gradient is NaN is neither clipped nor healthy,
+    so it is counted in neither: a run that diverged is not shown as one that rarely
+    clips."""
+    clip_fraction(log)  # the same ValueError when nothing was recorded
+    finite = ~np.asarray(log.nonfinite)
+    clipped = np.sum(np.asarray(log.clipped) & finite, axis=-1)
+    return clipped, np.sum(finite, axis=-1)
+
+
+def divergence_step(loss) -> int | None | np.ndarray:
+    """The step (0-based) from which a run's loss stays above its starting value or is
+    inf/NaN until the end: where it diverged. None (or -1 in the array form) for a run
+    whose last loss is finite and at most its first.
+
+    loss: (steps,) for one run, an int or None; (runs, steps), an int array (-1: did not
+    diverge).
+    """
+    loss = np.asarray(loss, dtype=np.float64)
+    above = ~(loss <= loss[..., :1])  # NaN compares False: inf/NaN counts as above
+    # the last step that is not above the start, + 1; 0 when every step is above it
+    steps = loss.shape[-1]
+    last_ok = steps - 1 - np.argmax(~above[..., ::-1], axis=-1)
+    last_ok = np.where(np.any(~above, axis=-1), last_ok, -1)
+    step = np.where(above[..., -1], last_ok + 1, -1)
+    if step.ndim == 0:
+        return None if step < 0 else int(step)
+    return step
+
+
 # --------------------------------------------------------------------------- the loop
 
 

@@ -11,7 +11,15 @@ from reference import mlp_hidden, mlp_loss, rnn_loss
 
 import gradviz as gv
 from gradviz.compiles import count_compiles
-from gradviz.train import TrainLog, clip_fraction, record_clipping, train_mlp, train_rnn
+from gradviz.train import (
+    TrainLog,
+    clip_fraction,
+    clipped_finite_steps,
+    divergence_step,
+    record_clipping,
+    train_mlp,
+    train_rnn,
+)
 
 KEY = jax.random.PRNGKey(0)
 X = jax.random.normal(jax.random.PRNGKey(1), (32, 8))
@@ -150,6 +158,29 @@ def test_clip_fraction_asks_for_record_clipping_when_nothing_was_recorded():
     assert log.clipped is None
     with pytest.raises(ValueError, match="record_clipping"):
         clip_fraction(log)
+
+
+def test_divergence_step_is_where_the_loss_stays_above_its_start_or_is_not_finite():
+    nan, inf = np.nan, np.inf
+    assert divergence_step([2.0, 1.0, 0.5]) is None
+    assert divergence_step([2.0, 3.0, 1.0, 0.5]) is None  # came back: not diverged
+    assert divergence_step([2.0, 1.0, 3.0, 9.0]) == 2
+    assert divergence_step([2.0, 1e16, nan, nan]) == 1
+    assert divergence_step([2.0, 1.0, inf, 5.0]) == 2  # inf counts as above the start
+    np.testing.assert_array_equal(divergence_step([[2.0, 1.0], [2.0, nan]]), [-1, 1])
+
+
+def test_clipped_finite_steps_leaves_out_the_steps_with_nan():
+    log = TrainLog(loss=np.zeros(4), accuracy=None, test_loss=None, test_accuracy=None,
+                   layer_grad_norm=np.zeros((4, 1)), global_grad_norm=np.zeros(4),
+                   clipped=np.array([True, False, True, True]),
+                   nonfinite=np.array([False, False, True, True]), params={})
+    assert clipped_finite_steps(log) == (1, 2)
+    many = log._replace(clipped=np.stack([log.clipped] * 2), nonfinite=np.stack(
+        [log.nonfinite, np.zeros(4, bool)]))
+    clipped, finite = clipped_finite_steps(many)
+    np.testing.assert_array_equal(clipped, [1, 3])
+    np.testing.assert_array_equal(finite, [2, 4])
 
 
 def test_a_small_mlp_learns_the_digits():
