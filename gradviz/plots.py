@@ -12,7 +12,9 @@ import numpy as np
 from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 from matplotlib.text import Text
+from matplotlib.transforms import blended_transform_factory
 
 from gradviz.flow import FlowStats
 
@@ -96,6 +98,8 @@ class FlowArtists(NamedTuple):
     dead: Line2D
     update_ratio: Line2D
     overflow: Text
+    nonfinite: tuple  # one (Rectangle, Text) per panel: the layers whose values are inf/NaN
+    ratio_note: Text  # in the update-ratio panel: where it is inf/NaN or exactly 0
 
 
 REFERENCE_GREY = "#777777"  # lines that are predictions or limits, not measurements
@@ -136,6 +140,9 @@ def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
         update_ratio=ax_ratio.plot(*empty, "o-", ms=3, color=c["sky"])[0],
         overflow=ax_grad.text(0.02, 0.04, "", transform=ax_grad.transAxes, color=c["vermillion"],
                               fontsize=9, fontweight="bold"),
+        nonfinite=tuple(_nonfinite_span(ax) for ax in axes),
+        ratio_note=ax_ratio.text(0.02, 0.04, "", transform=ax_ratio.transAxes,
+                                 color=c["vermillion"], fontsize=9, fontweight="bold"),
     )
     ax_grad.set(yscale="log", ylabel="gradient norm", title="Gradients per layer")
     ax_act.set(yscale="log", ylabel="spread of h_l", title="Forward signal: activations h_l")
@@ -153,6 +160,46 @@ def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
     return artists
 
 
+NONFINITE_GREY = "#BBBBBB"
+
+
+def _nonfinite_span(ax: Axes) -> tuple:
+    """A hatched band over a range of layers (x in data, y over the whole axes), labelled
+    "inf/NaN": where a panel's values are not finite. Hidden until update_flow sets it."""
+    transform = blended_transform_factory(ax.transData, ax.transAxes)
+    band = Rectangle((0, 0), 0, 1, transform=transform, facecolor="none", hatch="///",
+                     edgecolor=NONFINITE_GREY, lw=0, zorder=0, visible=False)
+    ax.add_patch(band)
+    label = ax.text(0, 0.5, "inf/NaN", transform=transform, rotation=90, ha="center",
+                    va="center", fontsize=8, color="#555555", visible=False,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+    return band, label
+
+
+def _show_nonfinite(span: tuple, bad: np.ndarray) -> None:
+    """Put the band of `_nonfinite_span` over the layers (1-based) where `bad`: (depth,)
+    is True, from the first to the last of them; hide it when there are none."""
+    band, label = span
+    where = np.flatnonzero(bad)
+    band.set_visible(where.size > 0)
+    label.set_visible(where.size > 0)
+    if where.size:
+        first, last = where[0] + 0.5, where[-1] + 1.5
+        band.set_x(first)
+        band.set_width(last - first)
+        label.set_x((first + last) / 2)
+
+
+def _nonfinite_layers(stats: FlowStats) -> tuple[np.ndarray, np.ndarray]:
+    """(depth,) bools: the layers whose activations are inf/NaN, and those whose gradients
+    (||dL/dh_l|| or ||dL/dW_l||) are."""
+    forward = ~np.isfinite(np.asarray(stats.act_mean, np.float64)
+                           + np.asarray(stats.act_std, np.float64))
+    backward = ~np.isfinite(np.asarray(stats.signal_norm, np.float64)
+                            + np.asarray(stats.weight_grad_norm, np.float64))
+    return forward, backward
+
+
 def update_flow(artists: FlowArtists, stats: FlowStats, theory_signal=None) -> None:
     """Put a new FlowStats (and prediction) into the artists of `draw_flow`, rescaling."""
     layers = np.arange(1, len(stats.signal_norm) + 1)
@@ -166,14 +213,26 @@ def update_flow(artists: FlowArtists, stats: FlowStats, theory_signal=None) -> N
     artists.act_std.set_data(layers, positive_or_nan(std))
     artists.example_spread.set_data(layers, positive_or_nan(spread))
     artists.rounding.set_data(layers, positive_or_nan(eps * np.sqrt(mean**2 + std**2)))
-    artists.saturation.set_data(layers, stats.saturation)
-    artists.dead.set_data(layers, stats.dead_fraction)
+    # a layer with inf/NaN activations has no meaningful fraction (relu'(NaN) = 0 would
+    # count every unit as saturated and dead): a gap, under the inf/NaN band
+    forward, backward = _nonfinite_layers(stats)
+    artists.saturation.set_data(layers, np.where(forward, np.nan, stats.saturation))
+    artists.dead.set_data(layers, np.where(forward, np.nan, stats.dead_fraction))
     artists.update_ratio.set_data(layers, finite_or_nan(stats.update_ratio))
-    artists.overflow.set_text(overflow_message(stats).replace("; ", ";\n"))  # fits the panel
+    artists.overflow.set_text(panel_note(stats))
+    artists.ratio_note.set_text(_where_not_drawn("ratio", stats.update_ratio))
+    for span, bad in zip(artists.nonfinite, (backward, forward, forward, backward), strict=True):
+        _show_nonfinite(span, bad)
     for line in (artists.signal, artists.act_std, artists.saturation, artists.update_ratio):
-        rescale(line.axes)
-        line.axes.set_xlim(0.5, max(len(layers), 2) + 0.5)
-        fit_log_ticks(line.axes)
+        ax = line.axes
+        rescale(ax)
+        ax.set_xlim(0.5, max(len(layers), 2) + 0.5)
+        fit_log_ticks(ax)
+        # nothing finite to draw: no stale tick labels left from the last data
+        drawn = any(np.any(np.isfinite(np.asarray(other.get_ydata(), float))
+                           & (np.asarray(other.get_ydata(), float) > 0))
+                    for other in ax.lines) if ax.get_yscale() == "log" else True
+        ax.tick_params(axis="y", which="both", labelleft=drawn)
 
 
 def overflow_message(stats) -> str:
@@ -190,9 +249,8 @@ def flow_summary(stats: FlowStats) -> str:
     """One line that says what the gradient-flow figure shows, for reading without it."""
     signal = np.asarray(stats.signal_norm, dtype=np.float64)
     depth = len(signal)
-    overflow = overflow_message(stats)
-    if overflow:
-        return f"Overflow: {overflow}."
+    if overflow_message(stats):
+        return overflow_summary(stats)
     if depth == 1:
         return f"One layer: ||dL/dh_1|| = {signal[0]:.2g}."
     if signal[-1] == 0 or signal[0] == 0:
@@ -207,6 +265,69 @@ def flow_summary(stats: FlowStats) -> str:
     verb = "shrinks" if factor < 1 else "grows"
     return (f"Going back one layer, the signal {verb} {factor:.2f}x; "
             f"layer 1 gets {total:.1e} of layer {depth}'s signal.")
+
+
+def layer_ranges(mask) -> str:
+    """The layers (1-based) where mask: (depth,) is True, as "layer 3", "layers 5-9" or
+    "layers 1-2 and 7"; "" when there are none."""
+    where = np.flatnonzero(np.asarray(mask)) + 1
+    if where.size == 0:
+        return ""
+    runs = np.split(where, np.flatnonzero(np.diff(where) > 1) + 1)
+    words = [f"{r[0]}" if r.size == 1 else f"{r[0]}-{r[-1]}" for r in runs]
+    text = ", ".join(words[:-1]) + (" and " if len(words) > 1 else "") + words[-1]
+    return ("layer " if where.size == 1 else "layers ") + text
+
+
+def _where_not_drawn(name: str, values) -> str:
+    """'name: inf/NaN at layers ..., 0 at layers ...' where a log axis cannot draw values:
+    (depth,); "" when every value is finite and nonzero."""
+    values = np.asarray(values, np.float64)
+    bad, zero = layer_ranges(~np.isfinite(values)), layer_ranges(values == 0)
+    if not bad:
+        return ""
+    return f"{name}: inf/NaN at {bad}" + (f",\n    exactly 0 at {zero}" if zero else "")
+
+
+def panel_note(stats: FlowStats) -> str:
+    """The gradient panel's note after an overflow: where the activations and each
+    gradient are inf/NaN (hatched) or exactly 0 (not drawn on a log axis); "" if none."""
+    lines = []
+    if stats.first_nonfinite_forward is not None:
+        lines.append(f"activations inf/NaN from layer {stats.first_nonfinite_forward} on")
+    for name, values in (("||dL/dh_l||", stats.signal_norm),
+                         ("||dL/dW_l||", stats.weight_grad_norm)):
+        note = _where_not_drawn(name, values)
+        if note:
+            lines.append(note)
+    return "\n".join(lines)
+
+
+def overflow_summary(stats: FlowStats) -> str:
+    """Where inf/NaN appeared in a pass that overflowed, in words: the layer the
+    activations overflowed at (and how fast they grew before it), the loss, and, for each
+    gradient, the layers where it is inf/NaN and those where it is exactly 0."""
+    parts = []
+    forward = stats.first_nonfinite_forward
+    if forward is not None:
+        text = f"activations inf/NaN from layer {forward} on"
+        std = np.asarray(stats.act_std)
+        if forward > 2 and std[0] > 0 and std.dtype.kind == "f":
+            growth = (float(std[forward - 2]) / float(std[0])) ** (1 / (forward - 2))
+            text += (f" (their spread grows {growth:.1f}x per layer, past {std.dtype.name}'s "
+                     f"largest number, {float(np.finfo(std.dtype).max):.1e})")
+        parts.append(text)
+    if not np.isfinite(stats.loss):
+        parts.append(f"the loss is {'NaN' if np.isnan(stats.loss) else stats.loss}, so the "
+                     f"backward pass starts from it")
+    for name, values in (("||dL/dh_l||", stats.signal_norm),
+                         ("||dL/dW_l||", stats.weight_grad_norm)):
+        values = np.asarray(values, np.float64)
+        bad, zero = layer_ranges(~np.isfinite(values)), layer_ranges(values == 0)
+        if bad:
+            parts.append(f"{name} is inf/NaN at {bad}" + (f" and exactly 0 at {zero}"
+                                                           if zero else ""))
+    return "Overflow: " + "; ".join(parts) + "."
 
 
 # --------------------------------------------------------------------------- attribution maps

@@ -40,6 +40,7 @@ from gradviz.init import INIT_SCHEMES, init_index, sigma_w
 from gradviz.models import RNN_CELLS, apply_rnn, init_mlp, init_rnn
 from gradviz.plots import (
     COLORS,
+    REFERENCE_GREY,
     decade_ticks,
     draw_flow,
     draw_maps,
@@ -52,7 +53,7 @@ from gradviz.plots import (
     update_flow,
     update_maps,
 )
-from gradviz.train import clip_fraction, record_clipping, train_rnn
+from gradviz.train import clipped_finite_steps, divergence_step, record_clipping, train_rnn
 from gradviz.validate import check_choice, check_float_range, check_int_range
 
 MODELS = {  # name -> (residual, norm)
@@ -136,8 +137,11 @@ class FlowExplorer(Explorer):
     """Per-layer forward signal and gradient flow of an MLP at initialisation on 256
     digit images, with sliders.
 
-    Controls: model, depth (1-64), width, activation, init scheme, init scale (gain on
-    the scheme's std; sigma_w is shown), bias scale sigma_b, and a log/linear axis.
+    Controls: model, depth (1-64), width, activation, init scheme, init scale 0.1-15 (gain
+    on the scheme's std; sigma_w is shown; up to 15, so that a Gaussian-initialised sigmoid
+    net can pass its critical sigma_w of about 10), bias scale sigma_b, and a log/linear
+    axis. Layers whose values are inf/NaN are drawn as a hatched band, and the summary says
+    where inf/NaN appeared.
     """
 
     def __init__(self, depth=30, width=128, activation="sigmoid", init="xavier", scale=1.0,
@@ -147,7 +151,7 @@ class FlowExplorer(Explorer):
         check_choice("model", model, list(MODELS))
         activation_index(activation)  # a ValueError listing the valid names
         init_index(init)
-        check_float_range("init scale", scale, 0.1, 5.0)
+        check_float_range("init scale", scale, 0.1, 15.0)
         check_float_range("bias scale", bias_scale, 0.0, 2.0)
         super().__init__(figsize=(9, 6))
         self.data = digits(n_examples)
@@ -159,7 +163,7 @@ class FlowExplorer(Explorer):
         self.activation = widgets.Dropdown(options=ACTIVATION_NAMES, value=activation,
                                            description="activation")
         self.init = widgets.Dropdown(options=INIT_SCHEMES, value=init, description="init")
-        self.scale = widgets.FloatSlider(scale, min=0.1, max=5.0, step=0.05,
+        self.scale = widgets.FloatSlider(scale, min=0.1, max=15.0, step=0.05,
                                          description="init scale", style=style)
         self.bias_scale = widgets.FloatSlider(bias_scale, min=0.0, max=2.0, step=0.05,
                                               description="bias scale σ_b", style=style)
@@ -371,9 +375,11 @@ class ClipExplorer(Explorer):
     plain SGD, with no clipping, clipping by value (optax.clip) and clipping by global
     norm (optax.clip_by_global_norm). Every threshold of the slider is trained when the
     explorer starts (one vmapped run per method), so moving the slider only redraws.
-    Left: training loss per method. Middle: fraction of steps clipped against the
-    threshold. Right: the first step in the plane of the gradient's two largest
-    coordinates: clipping by norm shortens it, clipping by value also turns it.
+    Top left: training loss per method (the legend says where a run diverged). Top
+    right: the fraction of finite steps clipped against the threshold, with the runs
+    that diverged marked x. Bottom: the first gradient after clipping, against the
+    threshold: its norm (by norm it is capped at the threshold, by value only at
+    threshold x sqrt(number of parameters)) and its angle to the unclipped gradient.
     """
 
     THRESHOLDS = np.logspace(-2, 2, 17)
@@ -382,7 +388,8 @@ class ClipExplorer(Explorer):
                  steps=200, length=30, hidden=16, seed=0):
         check_float_range("clip threshold", threshold, self.THRESHOLDS[0], self.THRESHOLDS[-1])
         check_int_range("steps", steps, 1, 10_000)
-        super().__init__(figsize=(10, 3.4))
+        super().__init__(figsize=(9, 5.6))
+        self.lr, self.steps = lr, steps
         key = jax.random.PRNGKey(seed)
         xs, y = adding_problem(key, 512, length)
         params = init_rnn(key, 2, hidden, 1, recurrent_scale=recurrent_scale)
@@ -395,42 +402,76 @@ class ClipExplorer(Explorer):
                                  activation=activation)
 
             self.logs[name] = jax.vmap(run)(jnp.asarray(self.THRESHOLDS, jnp.float32))
-        self.clip_fraction = {name: np.asarray(clip_fraction(self.logs[name]))
-                              for name in CLIP_METHODS}
+        # per method, (thresholds,): clipped steps among the finite ones, and where it diverged
+        self.clipped, self.finite = {}, {}
+        for name in CLIP_METHODS:
+            self.clipped[name], self.finite[name] = clipped_finite_steps(self.logs[name])
+        self.diverged = {name: divergence_step(self.logs[name].loss) for name in CLIP_METHODS}
         self.gradient = jax.grad(
             lambda p: loss_value(apply_rnn(p, xs[:64], activation), y[:64], "mse"))(params)
+        raw = self.clipped_step("none", 1.0)
+        self.n_params = raw.size
+        # the first gradient after clipping, at every threshold: its norm and its angle
+        self.first_norm, self.first_angle = {}, {}
+        for name in CLIP_METHODS:
+            clipped = np.stack([self.clipped_step(name, c) for c in self.THRESHOLDS])
+            norms = np.linalg.norm(clipped.astype(np.float64), axis=1)
+            cosine = clipped.astype(np.float64) @ raw / (norms * np.linalg.norm(raw))
+            self.first_norm[name] = norms
+            self.first_angle[name] = np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
 
         options = [(f"{c:.3g}", i) for i, c in enumerate(self.THRESHOLDS)]
         start = int(np.argmin(np.abs(np.log(self.THRESHOLDS / threshold))))
         self.threshold = widgets.SelectionSlider(options=options, value=start,
                                                  description="clip threshold",
                                                  style={"description_width": "initial"})
-        ax_loss, ax_frac, ax_step = self.fig.subplots(1, 3)
+        (ax_loss, ax_frac), (ax_norm, ax_angle) = self.fig.subplots(2, 2)
         colors = {"none": COLORS["vermillion"], "value": COLORS["orange"],
                   "global norm": COLORS["blue"]}
         styles = {"none": ":", "value": "--", "global norm": "-"}  # colour and style both
+        markers = {"value": "s", "global norm": "o"}
         self.loss_lines = {name: ax_loss.plot([], [], styles[name], color=colors[name],
                                               label=name)[0] for name in self.logs}
-        ax_loss.set(yscale="log", xlabel="step", ylabel="training loss", title="Training")
-        ax_loss.legend(fontsize=7, title="clipping", title_fontsize=7)
-        self.nan_text = ax_loss.text(0.03, 0.92, "", transform=ax_loss.transAxes, fontsize=8,
-                                     color=COLORS["vermillion"])
+        ax_loss.set(yscale="log", xlabel="step", ylabel="training loss",
+                    title=f"Training (SGD, learning rate {lr:g})")
+        self.loss_legend = ax_loss.legend(fontsize=7, title="clipping", title_fontsize=7,
+                                          loc="upper right")
+        healthy, self.diverged_markers = {}, {}
         for name in CLIP_METHODS:
-            ax_frac.semilogx(self.THRESHOLDS, self.clip_fraction[name],
-                             "s" + styles[name] if name == "value" else "o" + styles[name],
+            fraction = self.clipped[name] / np.maximum(self.finite[name], 1)
+            bad = self.diverged[name] >= 0
+            healthy[name] = np.where(bad, np.nan, fraction)
+            ax_frac.semilogx(self.THRESHOLDS, healthy[name], markers[name] + styles[name],
                              ms=3, color=colors[name], label=name)
-        self.marker = ax_frac.axvline(threshold, color="black", lw=1, ls="--")
-        ax_frac.set(xlabel="threshold", ylabel="fraction of steps clipped", ylim=(-0.03, 1.03),
-                    title="How often it clips")
-        ax_frac.legend(fontsize=7)
-        self.arrows = {name: ax_step.annotate("", (0, 0), (0, 0), arrowprops={
-            "arrowstyle": "->", "color": colors[name], "lw": 2}) for name in self.logs}
-        ax_step.set(xlabel="largest gradient coordinate", ylabel="second largest",
-                    xlim=(-1.2, 1.2), ylim=(-1.2, 1.2), aspect="equal",
-                    title="Direction of the first step")
-        ax_step.axhline(0, color="0.8", lw=0.8)
-        ax_step.axvline(0, color="0.8", lw=0.8)
-        for ax in (ax_loss, ax_frac):
+            self.diverged_markers[name] = ax_frac.semilogx(
+                self.THRESHOLDS, np.where(bad, fraction, np.nan), "x", ms=8, mew=2,
+                color=colors[name], label="_nolegend_")[0]
+        self.frac_marker = ax_frac.axvline(threshold, color="black", lw=1, ls="--")
+        ax_frac.set(xlabel="threshold", ylabel="fraction of finite steps clipped",
+                    ylim=(-0.03, 1.03), title="How often it clips (x: the run diverged)")
+        ax_frac.plot([], [], "x", ms=8, mew=2, color="black", label="the run diverged")
+        ax_frac.legend(fontsize=7, loc="center left")
+        bound = self.THRESHOLDS * np.sqrt(self.n_params)
+        ax_norm.loglog(self.THRESHOLDS, np.full_like(self.THRESHOLDS, np.linalg.norm(raw)),
+                       styles["none"], color=colors["none"], label="none")
+        for name in CLIP_METHODS:
+            ax_norm.loglog(self.THRESHOLDS, self.first_norm[name], markers[name] + styles[name],
+                           ms=3, color=colors[name], label=name)
+        ax_norm.loglog(self.THRESHOLDS, bound, ":", color=REFERENCE_GREY,
+                       label=f"threshold × √{self.n_params} (value's cap)")
+        ax_norm.set(xlabel="threshold", ylabel="norm after clipping",
+                    title="First gradient: its norm")
+        ax_norm.legend(fontsize=7, loc="lower right")
+        for name in CLIP_METHODS:
+            ax_angle.semilogx(self.THRESHOLDS, self.first_angle[name],
+                              markers[name] + styles[name], ms=3, color=colors[name],
+                              label=name)
+        ax_angle.set(xlabel="threshold", ylabel="angle to the gradient (°)", ylim=(-3, 93),
+                     yticks=[0, 30, 60, 90], title="First gradient: its direction")
+        ax_angle.legend(fontsize=7, loc="upper right")
+        self.markers = [ax.axvline(threshold, color="black", lw=1, ls="--")
+                        for ax in (ax_norm, ax_angle)] + [self.frac_marker]
+        for ax in (ax_loss, ax_frac, ax_norm):
             few_ticks(ax)
         self.fig.tight_layout()
         self.widget = self.layout([self.threshold])
@@ -438,49 +479,61 @@ class ClipExplorer(Explorer):
         self.update()
 
     def clipped_step(self, method: str, threshold: float) -> np.ndarray:
-        """The first update's direction for `method`: the gradient, flattened, clipped."""
+        """The first gradient, flattened, clipped by `method` ("none": as it is). The
+        first update is -lr times it."""
         flat, _ = jax.flatten_util.ravel_pytree(self.gradient)
         if method == "none":
             return np.asarray(flat)
         clipped, _ = CLIP_METHODS[method](threshold).update(self.gradient, ())
         return np.asarray(jax.flatten_util.ravel_pytree(clipped)[0])
 
+    def outcome(self, name: str, index: int) -> str:
+        """How the run of `name` at threshold `index` went, in words."""
+        log = self.logs[name]
+        loss = np.asarray(log.loss if name == "none" else log.loss[index])
+        nonfinite = np.asarray(log.nonfinite if name == "none" else log.nonfinite[index])
+        diverged = divergence_step(loss)
+        if diverged is None:
+            text = f"loss {loss[-1]:.2g} after {len(loss)} steps"
+        else:
+            text = f"diverged at step {diverged}"
+            if np.any(nonfinite):
+                text += f" (inf/NaN first at step {int(np.argmax(nonfinite))})"
+        if name != "none":
+            clipped, finite = int(self.clipped[name][index]), int(self.finite[name][index])
+            text += (f", clipped {clipped} of {finite} steps" if finite == len(loss) else
+                     f", clipped {clipped} of its {finite} finite steps")
+        return text
+
     def update(self, change=None) -> None:
-        """Show the runs and the first step for the chosen threshold."""
+        """Show the runs and the first gradient for the chosen threshold."""
         index = self.threshold.value
         threshold = float(self.THRESHOLDS[index])
-        lines, diverged = [], []
-        for name, log in self.logs.items():
+        lines = []
+        for (name, log), label in zip(self.logs.items(), self.loss_legend.get_texts(),
+                                          strict=True):
             loss = np.asarray(log.loss if name == "none" else log.loss[index])
             self.loss_lines[name].set_data(np.arange(len(loss)), finite_or_nan(loss))
-            bad = np.flatnonzero(~np.isfinite(loss))
-            final = f"final loss {loss[-1]:.3f}"
-            outcome = f"inf/NaN from step {bad[0]}" if bad.size else final
-            if bad.size:
-                diverged.append(f"{'no clipping' if name == 'none' else 'by ' + name}: "
-                                f"{outcome}")
-            if name == "none":
-                lines.append(f"no clipping: {outcome}")
-            else:
-                lines.append(f"by {name}: {outcome}, "
-                             f"{self.clip_fraction[name][index]:.0%} of steps clipped")
-        self.nan_text.set_text("\n".join(diverged))
-        rescale(self.loss_lines["none"].axes)
-        self.marker.set_xdata([threshold, threshold])
-        raw = self.clipped_step("none", threshold)
-        top = np.argsort(-np.abs(raw))[:2]
-        cosines, lengths = {}, {}
-        for name, arrow in self.arrows.items():
-            step = self.clipped_step(name, threshold)
-            lengths[name] = float(np.linalg.norm(step))
-            cosines[name] = float(step @ raw / (lengths[name] * np.linalg.norm(raw)))
-            # descent goes against the update; drawn at unit length: direction only
-            arrow.xy = tuple(-step[top] / np.linalg.norm(step[top]))
+            diverged = divergence_step(loss)
+            label.set_text(name if diverged is None else f"{name}: diverged at step {diverged}")
+            lines.append(f"{'no clipping' if name == 'none' else 'by ' + name}: "
+                         f"{self.outcome(name, index)}")
+        ax_loss = self.loss_lines["none"].axes
+        shown = np.concatenate([line.get_ydata() for line in self.loss_lines.values()])
+        shown = np.log10(shown[np.isfinite(shown) & (shown > 0)])
+        low, high = np.floor(shown.min()), np.ceil(shown.max())
+        ax_loss.set_ylim(10.0**low, 10.0 ** (high + 0.4 * (high - low)))  # room for the legend
+        ax_loss.set_xlim(-0.02 * self.steps, 1.02 * self.steps)
+        for marker in self.markers:
+            marker.set_xdata([threshold, threshold])
+        norm = {name: self.first_norm[name][index] for name in CLIP_METHODS}
+        angle = {name: self.first_angle[name][index] for name in CLIP_METHODS}
+        raw = float(np.linalg.norm(self.clipped_step("none", threshold)))
         self.summary.value = (
-            f"Threshold {threshold:.3g}: " + "; ".join(lines) + ". First step: length "
-            f"{lengths['none']:.3g} unclipped, {lengths['global norm']:.3g} by global norm "
-            f"(cos = {cosines['global norm']:.2f} with the gradient: same direction), "
-            f"{lengths['value']:.3g} by value (cos = {cosines['value']:.2f}).")
+            f"Threshold {threshold:.3g}: " + "; ".join(lines) + ". First gradient (the "
+            f"step is {self.lr:g} times it): norm {raw:.3g} unclipped, {norm['global norm']:.3g} "
+            f"by global norm ({angle['global norm']:.0f}° from the gradient: same direction), "
+            f"{norm['value']:.3g} by value ({angle['value']:.0f}° from the gradient).")
         self.redraw()
 
 

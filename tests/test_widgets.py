@@ -9,7 +9,7 @@ import pytest
 import gradviz as gv
 from gradviz import theory
 from gradviz.compiles import count_compiles
-from gradviz.plots import flow_summary, overflow_message
+from gradviz.plots import flow_summary, layer_ranges, overflow_message, panel_note
 from gradviz.widgets import MODELS, FlowExplorer, RNNExplorer
 
 matplotlib.use("Agg")
@@ -194,10 +194,40 @@ def test_clip_explorer_shows_optax_clipping():
         np.testing.assert_allclose(by_norm, raw * threshold / np.linalg.norm(raw), rtol=1e-5)
     by_value = ex.clipped_step("value", threshold)
     np.testing.assert_allclose(by_value, np.clip(raw, -threshold, threshold), rtol=1e-6)
-    assert "inf/NaN from step" in ex.summary.value  # the unclipped run blows up
-    assert "no clipping: inf/NaN from step" in ex.nan_text.get_text()  # and the figure says so
-    assert "by global norm" not in ex.nan_text.get_text()
+    assert "no clipping: diverged at step" in ex.summary.value  # the unclipped run blows up
+    labels = [t.get_text() for t in ex.loss_legend.get_texts()]  # and the legend says so
+    assert labels[0].startswith("none: diverged at step") and labels[2] == "global norm"
     assert f"Threshold {threshold:.3g}" in ex.summary.value
+    assert "final loss" not in ex.summary.value  # a diverged run has none
+
+
+def test_clip_explorer_marks_diverged_runs_and_counts_only_finite_steps():
+    from gradviz.widgets import ClipExplorer
+
+    ex = ClipExplorer(steps=40, hidden=8)
+    for name in ("value", "global norm"):
+        log = ex.logs[name]
+        finite = ~np.asarray(log.nonfinite)
+        np.testing.assert_array_equal(ex.finite[name], finite.sum(axis=1))
+        np.testing.assert_array_equal(ex.clipped[name],
+                                      (np.asarray(log.clipped) & finite).sum(axis=1))
+        diverged = ex.diverged[name] >= 0
+        # a diverged run is drawn only as an x, a healthy one only on the line
+        marker = ex.diverged_markers[name].get_ydata()
+        assert np.all(np.isnan(marker[~diverged])) and np.all(np.isfinite(marker[diverged]))
+    for index in range(len(ex.THRESHOLDS)):
+        ex.threshold.value = index
+        for name in ("value", "global norm"):
+            said = ex.outcome(name, index)
+            assert said.startswith("diverged at step" if ex.diverged[name][index] >= 0
+                                   else "loss ")
+    # by global norm the first gradient's norm is min(threshold, norm); by value it may
+    # be far above the threshold, up to threshold x sqrt(number of parameters)
+    raw = np.linalg.norm(ex.clipped_step("none", 1.0))
+    np.testing.assert_allclose(ex.first_norm["global norm"], np.minimum(ex.THRESHOLDS, raw),
+                               rtol=1e-5)
+    assert np.all(ex.first_norm["value"] <= ex.THRESHOLDS * np.sqrt(ex.n_params) * (1 + 1e-5))
+    np.testing.assert_allclose(ex.first_angle["global norm"], 0, atol=0.5)
 
 
 # --------------------------------------------------- overflow: shown, not crashed on
@@ -236,10 +266,17 @@ def test_explorer_at_depth_64_and_scale_5_says_where_inf_nan_appeared(deep_explo
         forward = np.flatnonzero(~np.isfinite(stats.act_mean + stats.act_std))
         if forward.size:
             assert f"activations inf/NaN from layer {forward[0] + 1}" in ex.summary.value
-        backward = np.flatnonzero(~np.isfinite(stats.signal_norm + stats.weight_grad_norm))
-        if backward.size:
-            assert f"gradients inf/NaN from layer {backward[-1] + 1} down" in ex.summary.value
-        assert ex.artists.overflow.get_text() == where.replace("; ", ";\n")
+        signal = np.asarray(stats.signal_norm)
+        if not np.all(np.isfinite(signal)):
+            assert "||dL/dh_l|| is inf/NaN at " + layer_ranges(~np.isfinite(signal)) \
+                in ex.summary.value
+        assert ex.artists.overflow.get_text() == panel_note(stats)
+        # the fractions are not drawn past the overflow (relu'(NaN) = 0 would say
+        # "100 % saturated"), and the hatched bands cover the non-finite layers
+        if forward.size:
+            assert np.all(np.isnan(ex.artists.saturation.get_ydata()[forward[0]:]))
+            band = ex.artists.nonfinite[1][0]
+            assert band.get_visible() and band.get_x() == forward[0] + 0.5
     assert_figure_draws(ex)
 
 
@@ -260,6 +297,7 @@ def test_overflowed_explorer_keeps_responding(deep_explorer):
         ex.scale.value = 1.0
     assert log.count == 0
     assert "Overflow" not in ex.summary.value and ex.artists.overflow.get_text() == ""
+    assert not any(band.get_visible() for band, _ in ex.artists.nonfinite)
     assert_figure_draws(ex)
 
 def test_explorer_made_at_overflowing_settings_draws_without_warnings():
@@ -272,6 +310,25 @@ def test_explorer_made_at_overflowing_settings_draws_without_warnings():
         ex.yscale.value = "log"
         assert_figure_draws(ex)
     assert ex.summary.value.startswith("Overflow: activations inf/NaN from layer")
+
+
+def test_overflow_summary_says_where_the_gradients_are_nan_and_where_exactly_zero():
+    ex = FlowExplorer(depth=64, width=128, activation="relu", init="he", scale=5.0)
+    stats = ex.stats
+    assert stats.first_nonfinite_forward == 54 and not np.isfinite(stats.loss)
+    assert ex.summary.value.startswith("Overflow: activations inf/NaN from layer 54 on")
+    # relu passes no gradient where its input is NaN: below layer 64 the signal is 0
+    assert "||dL/dh_l|| is inf/NaN at layer 64 and exactly 0 at layers 1-63" in ex.summary.value
+    # nothing drawable in the update-ratio panel: no stale tick labels, a note instead
+    assert ex.artists.update_ratio.axes.yaxis.get_tick_params()["labelleft"] is False
+    assert ex.artists.ratio_note.get_text().startswith("ratio: inf/NaN at layers 55-64")
+    assert layer_ranges(np.array([1, 1, 0, 0, 1], bool)) == "layers 1-2 and 5"
+    assert layer_ranges(np.array([0, 1, 0], bool)) == "layer 2"
+    assert layer_ranges(np.zeros(3, bool)) == ""
+
+
+def test_init_scale_reaches_past_sigmoids_critical_value():
+    assert theory.critical_sigma_w(0.0, "sigmoid") < 14 <= FlowExplorer(depth=2).scale.max
 
 
 def test_summary_says_why_the_signal_is_exactly_zero():
