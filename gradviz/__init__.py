@@ -1,11 +1,11 @@
 """gradviz: see, fix, check and explain the gradients of deep networks.
 
 The core (activations, init, models, flow, theory, train, gradcheck, attribution, data,
-exercises) is plain JAX: importable without matplotlib or ipywidgets, and jitted so that
+examples, exercises) is plain JAX: importable without matplotlib or ipywidgets, and jitted so that
 moving a notebook slider never recompiles. `gradviz.plots` and `gradviz.widgets` draw on top of it.
 """
 
-from gradviz import attribution, data, exercises, flow, gradcheck, theory, train
+from gradviz import attribution, data, examples, exercises, flow, gradcheck, theory, train
 from gradviz.activations import ACTIVATION_NAMES, get_activation
 from gradviz.claims import ClaimFailed, claim
 from gradviz.flow import FlowStats, RNNFlowStats, gradient_flow, rnn_gradient_flow
@@ -25,6 +25,7 @@ __all__ = [
     "attribution",
     "claim",
     "data",
+    "examples",
     "exercises",
     "flow",
     "gradcheck",

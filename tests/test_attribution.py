@@ -398,22 +398,23 @@ def test_bad_input_gets_a_clear_error(what, call, message):
 
 def test_chapter_5_exercises_measure_their_answers():
     from gradviz import exercises
+    from gradviz.exercises import ch5
 
-    miss = exercises._ch5_trapezoid_miss()
+    miss = ch5._ch5_trapezoid_miss()
     assert miss == pytest.approx(1 / 20, rel=1e-4)  # the weights sum to 19/20
     assert exercises.check("ch5_trapezoid_miss", 0.05).correct
     assert exercises.check("ch5_trapezoid_miss", 0.0502).correct
     assert not exercises.check("ch5_trapezoid_miss", 0.1).correct
 
-    factor = exercises._ch5_middle_factor()
+    factor = ch5._ch5_middle_factor()
     assert factor == pytest.approx(4.0, rel=0.1)
     assert exercises.check("ch5_middle_factor", 4).correct
     assert not exercises.check("ch5_middle_factor", 2).correct
 
-    steps = exercises._ch5_gauss_steps()
+    steps = ch5._ch5_gauss_steps()
     assert 2 <= steps <= 32
-    assert exercises._ch5_error("gauss-legendre", steps) < 1e-6
-    assert exercises._ch5_error("gauss-legendre", steps - 1) >= 1e-6
+    assert ch5._ch5_error("gauss-legendre", steps) < 1e-6
+    assert ch5._ch5_error("gauss-legendre", steps - 1) >= 1e-6
     assert exercises.check("ch5_gauss_steps", steps).correct
     assert not exercises.check("ch5_gauss_steps", steps - 1).correct  # not yet below 1e-6
     assert not exercises.check("ch5_gauss_steps", 60).correct  # far more than needed

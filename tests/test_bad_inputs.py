@@ -13,7 +13,7 @@ import optax
 import pytest
 
 import gradviz as gv
-from gradviz import attribution, gradcheck, widgets
+from gradviz import attribution, examples, gradcheck, widgets
 
 matplotlib.use("Agg")
 
@@ -31,7 +31,7 @@ def rnn():
 
 
 def two_layer():
-    return gradcheck.two_layer_example(KEY)
+    return examples.two_layer_example(KEY)
 
 
 def square_loss(params):
@@ -113,7 +113,7 @@ BAD_INPUTS = [
      "params must hold floating-point arrays; leaf 'n' has dtype int32"),
     ("gradient check with grads missing a leaf",
      lambda: gradcheck.check_gradients(
-         gradcheck.two_layer_loss, two_layer()[0], *two_layer()[1:],
+         examples.two_layer_loss, two_layer()[0], *two_layer()[1:],
          grads={"W1": two_layer()[0]["W1"]}),
      "grads must have the same structure as params"),
     ("gradient check with a negative step",
@@ -128,7 +128,7 @@ BAD_INPUTS = [
     ("layer-by-layer check with fewer params than layers",
      lambda: gradcheck.check_layers([lambda p, h: h, lambda p, h: h], [{}], X),
      "layers and params must be lists of the same, non-zero length; got 2 layers and 1"),
-    ("unknown planted bug", lambda: gradcheck.two_layer_backward(*two_layer(), bug="typo"),
+    ("unknown planted bug", lambda: examples.two_layer_backward(*two_layer(), bug="typo"),
      "unknown bug 'typo'; expected one of: "),
     ("unknown integration method",
      lambda: attribution.integrated_gradients(tanh_sum, X6, method="simpson"),

@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 
 from gradviz import exercises
+from gradviz.exercises import ch1, ch2
 
 
 def test_vanishing_depth_is_where_the_ratio_crosses():
-    ratios = exercises._sigmoid_ratios()
-    depth = exercises._vanishing_depth()
+    ratios = ch1._sigmoid_ratios()
+    depth = ch1._vanishing_depth()
     assert ratios[depth - 1] < 1e-10 <= ratios[depth - 2]
     assert exercises.check("ch1_vanishing_depth", depth).correct
     assert exercises.check("ch1_vanishing_depth", depth + 1).correct  # off by one is fine
@@ -15,22 +16,22 @@ def test_vanishing_depth_is_where_the_ratio_crosses():
 
 
 def test_which_view_vanishes():
-    views = exercises._linear_views()
+    views = ch1._linear_views()
     assert views["signal"] < 0.01 and 0.3 < views["weight_grad"] < 3
     assert exercises.check("ch1_which_view_vanishes", " Signal ").correct
     assert not exercises.check("ch1_which_view_vanishes", "both").correct
 
 
 def test_gru_bias_is_checked_by_measuring():
-    threshold = exercises._gru_threshold_bias()
-    assert exercises._gru_ratio(threshold) >= 0.01 > exercises._gru_ratio(threshold - 0.05)
+    threshold = ch1._gru_threshold_bias()
+    assert ch1._gru_ratio(threshold) >= 0.01 > ch1._gru_ratio(threshold - 0.05)
     assert 0.0 < threshold < 3.0  # bias 0 vanishes, bias 3 keeps the gradient
     assert exercises.check("ch1_gru_bias", threshold + 0.2).correct
     assert exercises.check("ch1_gru_bias", threshold - 0.2).correct
     wrong = exercises.check("ch1_gru_bias", 3.0)  # works, but is not the smallest
     assert not wrong.correct and f"{threshold:.2f}" not in wrong.message
     assert not exercises.check("ch1_gru_bias", 0.0).correct
-    assert exercises._gru_ratio(3.0) > 100 * exercises._gru_ratio(0.0)
+    assert ch1._gru_ratio(3.0) > 100 * ch1._gru_ratio(0.0)
 
 
 def test_no_answer_and_bad_answers():
@@ -41,7 +42,7 @@ def test_no_answer_and_bad_answers():
     assert "Could not read" in exercises.check("ch1_vanishing_depth", "deep").message
     with pytest.raises(ValueError, match="unknown exercise 'ch9'; expected one of: ch1_"):
         exercises.check("ch9", 1)
-    assert np.isfinite(exercises._gru_ratio(1.0))
+    assert np.isfinite(ch1._gru_ratio(1.0))
 
 
 def test_chapter_2_exercises_measure_their_answers():
@@ -50,21 +51,33 @@ def test_chapter_2_exercises_measure_their_answers():
 
     from gradviz import theory
 
-    critical = exercises._critical_tanh()
+    critical = ch2._critical_tanh()
     assert 1.0 < critical < 2.0
     assert float(theory.signal_gain_per_layer(critical, 0.3, "tanh")) == pytest.approx(1, abs=1e-3)
     assert exercises.check("ch2_critical_tanh", critical * 1.04).correct
     assert not exercises.check("ch2_critical_tanh", 1.0).correct
 
-    layer = exercises._overflow_layer()
+    layer = ch2._overflow_layer()
     assert 40 < layer < 60  # 6 ** layer passes float32's 3.4e38 near log(3.4e38) / log(6)
     assert exercises.check("ch2_overflow_layer", layer).correct
     assert not exercises.check("ch2_overflow_layer", 64).correct
 
-    assert exercises._direction_keeper() == "global norm"
+    assert ch2._direction_keeper() == "global norm"
     g = {"w": jax.numpy.array([3.0, 0.1])}
     clipped = optax.clip(1.0).update(g, ())[0]["w"]
     assert np.allclose(clipped, [1.0, 0.1])  # by value: the direction turned
     for answer in ("global norm", "norm", "Global_Norm"):
         assert exercises.check("ch2_clip_direction", answer).correct
     assert not exercises.check("ch2_clip_direction", "value").correct
+
+
+def test_every_chapter_lists_its_exercises_once_and_the_registry_keeps_them_all():
+    from gradviz.exercises import base, ch3, ch3b, ch4, ch5
+
+    chapters = {"ch1": ch1, "ch2": ch2, "ch3": ch3, "ch3b": ch3b, "ch4": ch4, "ch5": ch5}
+    names = [e.name for module in chapters.values() for e in module.EXERCISES]
+    assert names == list(exercises.EXERCISES)  # in chapter order, none lost, none twice
+    for prefix, module in chapters.items():
+        assert all(e.name.startswith(prefix + "_") for e in module.EXERCISES)
+    with pytest.raises(ValueError, match="two exercises are called 'ch1_gru_bias'"):
+        base.registry(ch1.EXERCISES, ch1.EXERCISES[-1:])

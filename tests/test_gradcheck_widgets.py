@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from gradviz.compiles import count_compiles
-from gradviz.gradcheck import BANDS, step_size_sweep, two_layer_example, two_layer_loss
+from gradviz.examples import two_layer_example, two_layer_loss
+from gradviz.gradcheck import BANDS, step_size_sweep
 from gradviz.widgets import StepSizeExplorer
 
 matplotlib.use("Agg")

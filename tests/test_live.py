@@ -199,18 +199,19 @@ def test_a_chunk_has_at_least_one_step():
 
 def test_chapter_3b_exercises_measure_what_they_ask():
     from gradviz import exercises
+    from gradviz.exercises import ch3b
 
-    frozen = exercises._ch3b_frozen_layers()
+    frozen = ch3b._ch3b_frozen_layers()
     assert 5 <= frozen <= 11  # the first layers of a depth-12 sigmoid net, not all of them
     assert exercises.check("ch3b_frozen_layers", frozen + 1).correct
     assert not exercises.check("ch3b_frozen_layers", 0).correct
     assert not exercises.check("ch3b_frozen_layers", 12).correct
     rates = exercises.LIVE_LEARNING_RATES
-    stable = exercises._ch3b_stable_lr()
+    stable = ch3b._ch3b_stable_lr()
     assert stable < rates[-1]  # some learning rate in the list does overflow
     above = rates[rates.index(stable) + 1]
-    log = exercises._ch3b_run(Architecture(8, 64, "relu", "he"),
-                              Hyper("sgd", above, batch_size=64))
+    log = ch3b._ch3b_run(Architecture(8, 64, "relu", "he"),
+                         Hyper("sgd", above, batch_size=64))
     assert log.nonfinite.any()
     assert exercises.check("ch3b_stable_lr", stable).correct
     assert not exercises.check("ch3b_stable_lr", above).correct
@@ -218,6 +219,7 @@ def test_chapter_3b_exercises_measure_what_they_ask():
 
 def test_the_frozen_layers_exercise_wants_a_whole_number():
     from gradviz import exercises
+    from gradviz.exercises import ch3b
 
-    frozen = exercises._ch3b_frozen_layers()
+    frozen = ch3b._ch3b_frozen_layers()
     assert not exercises.check("ch3b_frozen_layers", frozen - 0.4).correct
