@@ -376,10 +376,11 @@ class ClipExplorer(Explorer):
     norm (optax.clip_by_global_norm). Every threshold of the slider is trained when the
     explorer starts (one vmapped run per method), so moving the slider only redraws.
     Top left: training loss per method (the legend says where a run diverged). Top
-    right: the fraction of finite steps clipped against the threshold, with the runs
-    that diverged marked x. Bottom: the first gradient after clipping, against the
-    threshold: its norm (by norm it is capped at the threshold, by value only at
-    threshold x sqrt(number of parameters)) and its angle to the unclipped gradient.
+    right: the fraction of steps clipped against the threshold; for a run that diverged
+    (marked x), of the steps up to its divergence. Bottom: the first gradient after
+    clipping, against the threshold: its norm (by norm it is capped at the threshold, by
+    value only at threshold x sqrt(number of parameters)) and its angle to the unclipped
+    gradient.
     """
 
     THRESHOLDS = np.logspace(-2, 2, 17)
@@ -407,6 +408,13 @@ class ClipExplorer(Explorer):
         for name in CLIP_METHODS:
             self.clipped[name], self.finite[name] = clipped_finite_steps(self.logs[name])
         self.diverged = {name: divergence_step(self.logs[name].loss) for name in CLIP_METHODS}
+        # per method, (thresholds,): how many of the steps up to the divergence were clipped
+        # (after it, a diverging run is chaotic: its later steps differ from CPU to CPU)
+        self.clipped_before = {}
+        for name in CLIP_METHODS:
+            flags, step = np.asarray(self.logs[name].clipped), self.diverged[name]
+            upto = np.arange(flags.shape[1]) <= step[:, None]
+            self.clipped_before[name] = np.sum(flags & upto, axis=1)
         self.gradient = jax.grad(
             lambda p: loss_value(apply_rnn(p, xs[:64], activation), y[:64], "mse"))(params)
         raw = self.clipped_step("none", 1.0)
@@ -438,8 +446,9 @@ class ClipExplorer(Explorer):
                                           loc="upper right")
         healthy, self.diverged_markers = {}, {}
         for name in CLIP_METHODS:
-            fraction = self.clipped[name] / np.maximum(self.finite[name], 1)
             bad = self.diverged[name] >= 0
+            fraction = np.where(bad, self.clipped_before[name] / (self.diverged[name] + 1),
+                                self.clipped[name] / np.maximum(self.finite[name], 1))
             healthy[name] = np.where(bad, np.nan, fraction)
             ax_frac.semilogx(self.THRESHOLDS, healthy[name], markers[name] + styles[name],
                              ms=3, color=colors[name], label=name)
@@ -447,7 +456,7 @@ class ClipExplorer(Explorer):
                 self.THRESHOLDS, np.where(bad, fraction, np.nan), "x", ms=8, mew=2,
                 color=colors[name], label="_nolegend_")[0]
         self.frac_marker = ax_frac.axvline(threshold, color="black", lw=1, ls="--")
-        ax_frac.set(xlabel="threshold", ylabel="fraction of finite steps clipped",
+        ax_frac.set(xlabel="threshold", ylabel="fraction of steps clipped",
                     ylim=(-0.03, 1.03), title="How often it clips (x: the run diverged)")
         ax_frac.plot([], [], "x", ms=8, mew=2, color="black", label="the run diverged")
         ax_frac.legend(fontsize=7, loc="center left")
@@ -499,10 +508,13 @@ class ClipExplorer(Explorer):
             text = f"diverged at step {diverged}"
             if np.any(nonfinite):
                 text += f" (inf/NaN first at step {int(np.argmax(nonfinite))})"
-        if name != "none":
+        if name != "none" and diverged is None:
             clipped, finite = int(self.clipped[name][index]), int(self.finite[name][index])
             text += (f", clipped {clipped} of {finite} steps" if finite == len(loss) else
                      f", clipped {clipped} of its {finite} finite steps")
+        elif name != "none":
+            text += (f", clipped {int(self.clipped_before[name][index])} of the "
+                     f"{diverged + 1} steps up to it")
         return text
 
     def update(self, change=None) -> None:

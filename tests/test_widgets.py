@@ -219,6 +219,8 @@ def test_clip_explorer_marks_diverged_runs_and_counts_only_finite_steps():
         ex.threshold.value = index
         for name in ("value", "global norm"):
             said = ex.outcome(name, index)
+            if ex.diverged[name][index] >= 0:  # counted only up to the divergence
+                assert said.endswith(f"{ex.diverged[name][index] + 1} steps up to it")
             assert said.startswith("diverged at step" if ex.diverged[name][index] >= 0
                                    else "loss ")
     # by global norm the first gradient's norm is min(threshold, norm); by value it may
