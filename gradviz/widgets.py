@@ -447,7 +447,8 @@ class ClipExplorer(Explorer):
         healthy, self.diverged_markers = {}, {}
         for name in CLIP_METHODS:
             bad = self.diverged[name] >= 0
-            fraction = np.where(bad, self.clipped_before[name] / (self.diverged[name] + 1),
+            up_to = np.maximum(self.diverged[name] + 1, 1)  # steps up to the divergence
+            fraction = np.where(bad, self.clipped_before[name] / up_to,
                                 self.clipped[name] / np.maximum(self.finite[name], 1))
             healthy[name] = np.where(bad, np.nan, fraction)
             ax_frac.semilogx(self.THRESHOLDS, healthy[name], markers[name] + styles[name],
