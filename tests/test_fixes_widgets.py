@@ -146,3 +146,38 @@ def test_isometry_summary_prints_the_gap_and_decade_ticks():
     exponents = np.log10(ticks)
     np.testing.assert_allclose(exponents, np.round(exponents))
     assert len(set(np.diff(exponents).round(6))) <= 1
+
+
+def test_draw_fix_keeps_one_colour_per_model_and_dashes_for_init_against_trained():
+    from types import SimpleNamespace
+
+    import matplotlib.pyplot as plt
+
+    from gradviz.plots import draw_fix
+
+    steps = np.linspace(1.0, 0.1, 20)
+    logs = {name: SimpleNamespace(loss=np.stack([steps * k, steps * k * 1.1]),
+                                  test_loss=np.stack([steps * k, steps * k]),
+                                  test_accuracy=None, accuracy=None)
+            for k, name in ((1.0, "vanilla"), (0.5, "gru"))}
+    flows = {f"{cell} {when}": SimpleNamespace(signal_norm=np.geomspace(1e-6, 1.0, 10) * k)
+             for cell in logs for when, k in (("at init", 1.0), ("trained", 2.0))}
+    fig, axes = plt.subplots(1, 3)
+    draw_fix(axes, flows, logs, xlabel="time step t", flow_title="at init and trained",
+             flow_styles={f"{cell} {when}": (cell, dashes) for cell in logs
+                          for when, dashes in (("at init", "--"), ("trained", "-"))})
+    flow_lines = {line.get_label(): line for line in axes[0].get_lines()}
+    for ax in axes[1:]:
+        curves = {line.get_label(): line for line in ax.get_lines()}
+        for cell in logs:
+            for when in ("at init", "trained"):
+                assert matplotlib.colors.same_color(flow_lines[f"{cell} {when}"].get_color(),
+                                                    curves[cell].get_color())
+    assert flow_lines["gru at init"].get_linestyle() == "--"
+    assert flow_lines["gru trained"].get_linestyle() == "-"
+    assert not matplotlib.colors.same_color(curves["gru"].get_color(),
+                                            curves["vanilla"].get_color())
+    assert curves["gru"].get_linestyle() != curves["vanilla"].get_linestyle()
+    assert axes[0].get_title() == "at init and trained"
+    assert axes[1].get_legend() is not None  # the loss panel names the models
+    plt.close(fig)
