@@ -24,7 +24,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
 from gradviz.compiles import count_compiles  # noqa: E402
 from gradviz.live import Architecture, Hyper, make_task, start_run, train_steps  # noqa: E402
-from gradviz.training_explorer import TrainingExplorer  # noqa: E402
+from gradviz.widgets import TrainingExplorer  # noqa: E402
 
 
 def main() -> None:

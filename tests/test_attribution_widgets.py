@@ -81,7 +81,7 @@ def test_each_control_changes_the_images_without_compiling(explorer, control, va
 
 
 def test_summary_measures_completeness_against_f_x_minus_f_baseline():
-    from gradviz.widgets import COMPLETENESS_RESOLUTION, attribution_summary
+    from gradviz.summaries import COMPLETENESS_RESOLUTION, attribution_summary
 
     params = gv.init_mlp(KEY, 64, 16, 2, 10)
     one = attribution.attribution_maps_float64(params, DATA.x[:1], jnp.array([3]), KEY,

@@ -99,7 +99,7 @@ BAD_INPUTS = [
     ("explorer model unknown", lambda: widgets.FlowExplorer(model="transformer"),
      "unknown model 'transformer'; expected one of: MLP"),
     ("explorer init scale out of range", lambda: widgets.FlowExplorer(scale=50.0),
-     r"init scale must be in \[0.1, 5.0\], got 50.0"),
+     r"init scale must be in \[0.1, 15.0\], got 50.0"),
     ("RNN explorer recurrent scale out of range",
      lambda: widgets.RNNExplorer(recurrent_scale=3.0),
      r"recurrent scale must be in \[0.2, 2.0\], got 3.0"),

@@ -10,7 +10,8 @@ import gradviz as gv
 from gradviz import theory
 from gradviz.compiles import count_compiles
 from gradviz.flow import jacobian_spectra, scale_mlp
-from gradviz.widgets import IsometryExplorer, PhaseDiagramExplorer, critical_band, phase_summary
+from gradviz.summaries import critical_band, phase_summary
+from gradviz.widgets import IsometryExplorer, PhaseDiagramExplorer
 
 matplotlib.use("Agg")
 

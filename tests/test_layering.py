@@ -15,7 +15,8 @@ FILES = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py"))
 
 def test_core_imports_without_matplotlib_or_ipywidgets():
     code = (
-        "import sys, gradviz, gradviz.exercises, gradviz.theory, gradviz.train, gradviz.live;"
+        "import sys, gradviz, gradviz.exercises, gradviz.theory, gradviz.train, gradviz.live,"
+        " gradviz.summaries, gradviz.experiments;"
         "bad = [m for m in ('matplotlib', 'ipywidgets', 'IPython') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -26,7 +27,7 @@ def test_core_imports_without_matplotlib_or_ipywidgets():
 # --------------------------------------------------------------------------- file length
 
 # Files still over MAX_LINES: to be split by #13. Remove a file here once it is short.
-LONG_FILES = {"attribution.py", "flow.py", "models.py", "plots.py", "train.py", "widgets.py"}
+LONG_FILES = {"attribution.py", "flow.py", "models.py", "train.py"}
 
 
 @pytest.mark.parametrize("name", [
@@ -115,3 +116,42 @@ def test_the_private_import_check_sees_both_forms():
     assert private_imports(module, source) == {
         ("gradviz.models", "_first_layer"), ("gradviz.flow", "_jacobian_norms"),
         ("gradviz.gradcheck.report", "_table"), ("gradviz.gradcheck.errors", "_hidden")}
+
+
+# --------------------------------------------------------------------------- drawing layers
+
+# what a widget may not do itself: each explorer's computation is a public core function
+COMPUTING = {"grad", "vmap", "value_and_grad", "jacfwd", "jacrev", "ravel_pytree",
+             "flatten_util", "enable_x64"}
+WIDGET_FILES = sorted(p.name for p in (PACKAGE / "widgets").glob("*.py"))
+PLOT_FILES = sorted(p.name for p in (PACKAGE / "plots").glob("*.py"))
+
+
+def _imported_modules(tree) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("name", WIDGET_FILES)
+def test_widgets_compute_nothing_themselves(name):
+    tree = ast.parse((PACKAGE / "widgets" / name).read_text())
+    used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    used |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+             for alias in node.names}
+    bad = sorted(used & COMPUTING)
+    bad += sorted(m for m in _imported_modules(tree) if m.split(".")[0] == "optax")
+    assert not bad, (f"gradviz/widgets/{name} computes ({bad}): move it into a public, "
+                     "tested core function (gradviz.experiments) and call that")
+
+
+@pytest.mark.parametrize("name", PLOT_FILES)
+def test_plots_import_only_matplotlib_numpy_and_core_results(name):
+    modules = _imported_modules(ast.parse((PACKAGE / "plots" / name).read_text()))
+    bad = sorted(m for m in modules if m.split(".")[0] in ("ipywidgets", "IPython", "jax", "optax")
+                 or m.startswith("gradviz.widgets"))
+    assert not bad, f"gradviz/plots/{name} imports {bad}: plots draw core results, no more"

@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 
 from gradviz.compiles import count_compiles  # noqa: E402
 from gradviz.live import Architecture, Hyper  # noqa: E402
-from gradviz.training_explorer import TrainingExplorer  # noqa: E402
+from gradviz.widgets import TrainingExplorer  # noqa: E402
 
 
 @pytest.fixture(scope="module")

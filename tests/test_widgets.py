@@ -9,7 +9,7 @@ import pytest
 import gradviz as gv
 from gradviz import theory
 from gradviz.compiles import count_compiles
-from gradviz.plots import flow_summary, layer_ranges, overflow_message, panel_note
+from gradviz.summaries import flow_summary, layer_ranges, overflow_message, panel_note
 from gradviz.widgets import MODELS, FlowExplorer, RNNExplorer
 
 matplotlib.use("Agg")

@@ -31,9 +31,9 @@ from gradviz.live import (
     train_steps,
 )
 from gradviz.models import NORMS
-from gradviz.training_plots import boundary_grid, draw_training, show_task, update_training
+from gradviz.plots.training import boundary_grid, draw_training, show_task, update_training
 from gradviz.validate import check_choice, check_float_range, check_int_range
-from gradviz.widgets import Explorer
+from gradviz.widgets.base import Explorer
 
 WIDTHS = (16, 32, 64, 128)
 

@@ -14,7 +14,7 @@ from matplotlib import ticker
 from matplotlib.axes import Axes
 
 from gradviz.live import HEALTHY_RATIO, MAX_DEPTH, StepLog
-from gradviz.plots import COLORS, REFERENCE_GREY, fit_log_ticks, positive_or_nan
+from gradviz.plots.style import COLORS, REFERENCE_GREY, fit_log_ticks, positive_or_nan
 
 GRID = 64  # the decision boundary's grid: GRID x GRID points
 HEAT_RANGE = (-14, 2)  # log10 of the gradient norms the heat map's colours span (fixed,

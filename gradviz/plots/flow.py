@@ -1,0 +1,170 @@
+"""The gradient-flow figure: draw_flow(axes, FlowStats) -> FlowArtists; update_flow."""
+
+from typing import NamedTuple
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.text import Text
+from matplotlib.transforms import blended_transform_factory
+
+from gradviz.flow import FlowStats
+from gradviz.plots.style import (
+    COLORS,
+    NONFINITE_GREY,
+    REFERENCE_GREY,
+    few_ticks,
+    finite_or_nan,
+    fit_log_ticks,
+    positive_or_nan,
+    rescale,
+)
+from gradviz.summaries import panel_note, where_not_drawn
+
+
+class FlowArtists(NamedTuple):
+    """The artists `draw_flow` made; `update_flow` changes their data."""
+
+    signal: Line2D
+    weight_grad: Line2D
+    theory: Line2D
+    act_std: Line2D
+    example_spread: Line2D
+    rounding: Line2D
+    saturation: Line2D
+    dead: Line2D
+    update_ratio: Line2D
+    overflow: Text
+    nonfinite: tuple  # one (Rectangle, Text) per panel: the layers whose values are inf/NaN
+    ratio_note: Text  # in the update-ratio panel: where it is inf/NaN or exactly 0
+
+
+
+def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
+    """Draw a FlowStats on four axes: gradients backward, the forward signal, saturation,
+    update ratio.
+
+    The forward panel (log y) shows the spread of h_l pooled over batch and units and
+    the spread across examples (each unit's std over the batch, averaged over units),
+    with the rounding level of the stats' dtype, eps * rms(h_l): a spread near that line
+    is rounding noise, and the layer no longer tells the examples apart.
+    axes: a sequence of 4 Axes (2 x 2, sharing x).
+    theory_signal: (depth,) predicted ||dL/dh_l||, or None.
+    """
+    ax_grad, ax_act, ax_sat, ax_ratio = axes
+    c = COLORS
+    empty = ([], [])
+    artists = FlowArtists(
+        signal=ax_grad.plot(*empty, "o-", ms=3, color=c["blue"], label="||dL/dh_l|| signal")[0],
+        weight_grad=ax_grad.plot(*empty, "s-", ms=3, color=c["orange"],
+                                 label="||dL/dW_l|| weight gradient")[0],
+        # on top of the measured lines (which it often matches), with long dashes
+        theory=ax_grad.plot(*empty, ls=(0, (5, 2)), color="#333333", lw=1.6, zorder=4,
+                            label="mean-field prediction")[0],
+        act_std=ax_act.plot(*empty, "o-", ms=3, color=c["green"],
+                            label="std of h_l over batch and units")[0],
+        example_spread=ax_act.plot(*empty, "^-", ms=3, color=c["black"],
+                                   label="std across examples (per unit)")[0],
+        rounding=ax_act.plot(*empty, ":", color=REFERENCE_GREY, lw=1.2,
+                             label="rounding level eps·rms(h_l)")[0],
+        saturation=ax_sat.plot(*empty, "o-", ms=3, color=c["vermillion"],
+                               label="saturated (|phi'| < threshold)")[0],
+        # open squares on a dashed line: visible around the saturation line when both are 0
+        dead=ax_sat.plot(*empty, "s--", ms=5, mfc="none", color=c["purple"],
+                         label="dead units")[0],
+        update_ratio=ax_ratio.plot(*empty, "o-", ms=3, color=c["sky"])[0],
+        overflow=ax_grad.text(0.02, 0.04, "", transform=ax_grad.transAxes, color=c["vermillion"],
+                              fontsize=9, fontweight="bold"),
+        nonfinite=tuple(_nonfinite_span(ax) for ax in axes),
+        ratio_note=ax_ratio.text(0.02, 0.04, "", transform=ax_ratio.transAxes,
+                                 color=c["vermillion"], fontsize=9, fontweight="bold"),
+    )
+    ax_grad.set(yscale="log", ylabel="gradient norm", title="Gradients per layer")
+    ax_act.set(yscale="log", ylabel="spread of h_l", title="Forward signal: activations h_l")
+    ax_sat.set(ylabel="fraction of units", ylim=(-0.03, 1.03), title="Saturated and dead units")
+    ax_ratio.set(yscale="log", ylabel="update / weight",
+                 title="Update ratio lr ||dL/dW_l|| / ||W_l||")
+    for ax in axes:
+        few_ticks(ax)
+    for ax in (ax_sat, ax_ratio):
+        ax.set_xlabel("layer l")
+    ax_sat.legend(fontsize=7, loc="upper left")  # the update-ratio panel's title names it
+    for ax in (ax_grad, ax_act):  # vanishing fills one corner, growth or collapse another
+        ax.legend(fontsize=7, loc="best")
+    update_flow(artists, stats, theory_signal)
+    return artists
+
+
+
+def _nonfinite_span(ax: Axes) -> tuple:
+    """A hatched band over a range of layers (x in data, y over the whole axes), labelled
+    "inf/NaN": where a panel's values are not finite. Hidden until update_flow sets it."""
+    transform = blended_transform_factory(ax.transData, ax.transAxes)
+    band = Rectangle((0, 0), 0, 1, transform=transform, facecolor="none", hatch="///",
+                     edgecolor=NONFINITE_GREY, lw=0, zorder=0, visible=False)
+    ax.add_patch(band)
+    label = ax.text(0, 0.5, "inf/NaN", transform=transform, rotation=90, ha="center",
+                    va="center", fontsize=8, color="#555555", visible=False,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+    return band, label
+
+
+def _show_nonfinite(span: tuple, bad: np.ndarray) -> None:
+    """Put the band of `_nonfinite_span` over the layers (1-based) where `bad`: (depth,)
+    is True, from the first to the last of them; hide it when there are none."""
+    band, label = span
+    where = np.flatnonzero(bad)
+    band.set_visible(where.size > 0)
+    label.set_visible(where.size > 0)
+    if where.size:
+        first, last = where[0] + 0.5, where[-1] + 1.5
+        band.set_x(first)
+        band.set_width(last - first)
+        label.set_x((first + last) / 2)
+
+
+def _nonfinite_layers(stats: FlowStats) -> tuple[np.ndarray, np.ndarray]:
+    """(depth,) bools: the layers whose activations are inf/NaN, and those whose gradients
+    (||dL/dh_l|| or ||dL/dW_l||) are."""
+    forward = ~np.isfinite(np.asarray(stats.act_mean, np.float64)
+                           + np.asarray(stats.act_std, np.float64))
+    backward = ~np.isfinite(np.asarray(stats.signal_norm, np.float64)
+                            + np.asarray(stats.weight_grad_norm, np.float64))
+    return forward, backward
+
+
+def update_flow(artists: FlowArtists, stats: FlowStats, theory_signal=None) -> None:
+    """Put a new FlowStats (and prediction) into the artists of `draw_flow`, rescaling."""
+    layers = np.arange(1, len(stats.signal_norm) + 1)
+    mean, std = finite_or_nan(stats.act_mean), finite_or_nan(stats.act_std)
+    spread = np.asarray(stats.example_spread)
+    eps = np.finfo(spread.dtype if spread.dtype.kind == "f" else np.float32).eps
+    artists.signal.set_data(layers, finite_or_nan(stats.signal_norm))
+    artists.weight_grad.set_data(layers, finite_or_nan(stats.weight_grad_norm))
+    theory = [] if theory_signal is None else finite_or_nan(theory_signal)
+    artists.theory.set_data(layers[: len(theory)], theory)
+    artists.act_std.set_data(layers, positive_or_nan(std))
+    artists.example_spread.set_data(layers, positive_or_nan(spread))
+    artists.rounding.set_data(layers, positive_or_nan(eps * np.sqrt(mean**2 + std**2)))
+    # a layer with inf/NaN activations has no meaningful fraction (relu'(NaN) = 0 would
+    # count every unit as saturated and dead): a gap, under the inf/NaN band
+    forward, backward = _nonfinite_layers(stats)
+    artists.saturation.set_data(layers, np.where(forward, np.nan, stats.saturation))
+    artists.dead.set_data(layers, np.where(forward, np.nan, stats.dead_fraction))
+    artists.update_ratio.set_data(layers, finite_or_nan(stats.update_ratio))
+    artists.overflow.set_text(panel_note(stats))
+    artists.ratio_note.set_text(where_not_drawn("ratio", stats.update_ratio))
+    for span, bad in zip(artists.nonfinite, (backward, forward, forward, backward), strict=True):
+        _show_nonfinite(span, bad)
+    for line in (artists.signal, artists.act_std, artists.saturation, artists.update_ratio):
+        ax = line.axes
+        rescale(ax)
+        ax.set_xlim(0.5, max(len(layers), 2) + 0.5)
+        fit_log_ticks(ax)
+        # nothing finite to draw: no stale tick labels left from the last data
+        drawn = any(np.any(np.isfinite(np.asarray(other.get_ydata(), float))
+                           & (np.asarray(other.get_ydata(), float) > 0))
+                    for other in ax.lines) if ax.get_yscale() == "log" else True
+        ax.tick_params(axis="y", which="both", labelleft=drawn)
+

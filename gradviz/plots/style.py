@@ -1,0 +1,123 @@
+"""The drawing layer's shared style: the Okabe-Ito palette (distinguishable for the
+common forms of colour blindness), line styles, and axis and tick helpers."""
+
+import numpy as np
+from matplotlib import ticker
+from matplotlib.axes import Axes
+
+COLORS = {
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "black": "#000000",
+}
+
+
+def finite_or_nan(values) -> np.ndarray:
+    """values as floats with inf replaced by NaN: matplotlib leaves a gap there."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+def positive_or_nan(values) -> np.ndarray:
+    """values as floats with inf, 0 and negatives replaced by NaN: gaps on a log axis."""
+    values = finite_or_nan(values)
+    return np.where(values > 0, values, np.nan)
+
+
+def rescale(ax: Axes) -> None:
+    """Fit the axis limits to the current data (lines do not do it when their data change)."""
+    ax.relim()
+    if ax.get_yscale() == "log" and not any(
+        np.any(np.asarray(line.get_ydata(), dtype=float) > 0) for line in ax.lines
+    ):
+        low, high = ax.get_ylim()  # nothing finite to show (overflow): keep the last
+        if not 0 < low < high:  # limits, or give a fresh axis a valid log range
+            ax.set_ylim(1e-3, 1e3)
+        return
+    ax.autoscale_view()
+
+
+def few_ticks(ax: Axes) -> None:
+    """At most ~5 labelled ticks per axis: easier to read, and each label costs a live
+    figure time on every redraw. Call again after changing an axis' scale."""
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale == "log":
+            axis.set_major_locator(ticker.LogLocator(numticks=5))
+            axis.set_minor_locator(ticker.NullLocator())
+        else:
+            axis.set_major_locator(ticker.MaxNLocator(6 if axis is ax.xaxis else 5,
+                                                      integer=axis is ax.xaxis))
+
+
+def fit_log_ticks(ax: Axes) -> None:
+    """On a log y axis spanning few decades, tick at 1-2-5 or 1-3 of each decade as well
+    (below one decade: at round numbers), so that at least 3 ticks are labelled; call
+    after the limits changed."""
+    if ax.get_yscale() != "log":
+        return
+    low, high = ax.get_ylim()
+    decades = np.log10(high / low) if 0 < low < high else np.inf
+    if decades < 1:  # less than a decade: evenly spaced round numbers
+        ax.yaxis.set_major_locator(ticker.MaxNLocator(nbins=4))
+    else:
+        subs = (1.0, 2.0, 5.0) if decades < 2 else (1.0, 3.0) if decades < 3 else (1.0,)
+        ax.yaxis.set_major_locator(ticker.LogLocator(numticks=5, subs=subs))
+    # label every major tick (matplotlib's default labels only 10^k beyond one decade)
+    ax.yaxis.set_major_formatter(ticker.LogFormatterSciNotation(minor_thresholds=(np.inf,
+                                                                                  np.inf)))
+
+
+REFERENCE_GREY = "#777777"  # lines that are predictions or limits, not measurements
+
+NONFINITE_GREY = "#BBBBBB"
+
+
+PALETTE = ("vermillion", "blue", "green", "orange", "purple", "sky", "black")
+LINE_STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)))
+
+
+def color_of(index: int) -> str:
+    """The index-th colour of the Okabe-Ito palette, cycling."""
+    return COLORS[PALETTE[index % len(PALETTE)]]
+
+
+def style_of(index: int) -> dict:
+    """The index-th line style of chapter 3's figures: a colour and a dash pattern, so
+    that lines can be told apart without colour too."""
+    return {"color": color_of(index), "ls": LINE_STYLES[index % len(LINE_STYLES)]}
+
+
+def decade_ticks(ax: Axes) -> None:
+    """On a log y axis, label round powers of ten: every decade, or every 2, 5, 10, 20
+    or 50 decades, whichever gives 3 to 6 labels over the current limits."""
+    low, high = ax.get_ylim()
+    if not 0 < low < high:
+        return
+    lo, hi = np.log10(low), np.log10(high)
+    for step in (1, 2, 5, 10, 20, 50, 100):
+        ticks = np.arange(np.ceil(lo / step) * step, hi + 1e-9, step)
+        if len(ticks) <= 6:
+            break
+    ax.yaxis.set_major_locator(ticker.FixedLocator(10.0 ** ticks))
+    ax.yaxis.set_minor_locator(ticker.NullLocator())
+
+
+def span_two_decades(line) -> None:
+    """Fit a log y-axis to a line's finite positive data, in whole decades and at least
+    two of them, so that it shows at least three labelled powers of 10 however flat the
+    data are. (Without such data the limits are left as they are.)"""
+    data = np.asarray(line.get_ydata(), dtype=float)
+    data = data[np.isfinite(data) & (data > 0)]
+    if data.size == 0:
+        return
+    bottom, top = np.floor(np.log10(data.min())), np.ceil(np.log10(data.max()))
+    if top - bottom < 2:
+        middle = np.round((bottom + top) / 2)
+        bottom, top = min(bottom, middle - 1), max(top, middle + 1)
+    line.axes.set_ylim(10.0**bottom, 10.0**top)
+

@@ -1,0 +1,95 @@
+"""The explorers' shared machinery. Live explorers: controls + a figure + `update()`.
+
+An explorer computes with the jitted core, then changes its artists' data in place and
+calls `draw_idle()`: a slider move never rebuilds the figure and never recompiles.
+With `%matplotlib widget` (ipympl) the figure is live; elsewhere (plain inline
+backends, Colab) the same controls redraw a static image inside an Output widget.
+"""
+
+import importlib.util
+import sys
+
+import ipywidgets as widgets
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import clear_output, display
+from matplotlib.figure import Figure
+
+MAX_DEPTH = 64  # the deepest MLP the flow and phase-diagram explorers build
+STYLE = {"description_width": "initial"}  # a control's description, never cut short
+
+
+def use_live_figures() -> str:
+    """Choose the notebook's figure backend and return its name: ipympl's live figures
+    ("widget") where they work, static images ("inline") on Colab or without ipympl.
+    Explorers work with either."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return matplotlib.get_backend()
+    live = "google.colab" not in sys.modules and importlib.util.find_spec("ipympl") is not None
+    backend = "widget" if live else "inline"
+    shell.run_line_magic("matplotlib", backend)
+    return backend
+
+
+def in_kernel() -> bool:
+    """Whether this runs inside a Jupyter kernel."""
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def uses_ipympl() -> bool:
+    """Whether matplotlib draws through ipympl (`%matplotlib widget`)."""
+    backend = matplotlib.get_backend().lower()
+    return "ipympl" in backend or backend == "widget"
+
+
+def make_figure(figsize) -> Figure:
+    """A figure that is shown only where the explorer puts it: an ipympl canvas when
+    ipympl is active, else a Figure outside pyplot (never auto-displayed)."""
+    if uses_ipympl():
+        with plt.ioff():
+            fig = plt.figure(figsize=figsize)
+        fig.canvas.header_visible = False
+        return fig
+    return Figure(figsize=figsize)
+
+
+class Explorer:
+    """Base: holds the figure and the layout; subclasses define controls and update()."""
+
+    def __init__(self, figsize):
+        self.fig = make_figure(figsize)
+        self.summary = widgets.HTML()
+        self.live = isinstance(self.fig.canvas, widgets.DOMWidget)
+        self.view = self.fig.canvas if self.live else widgets.Output()
+
+    def layout(self, controls: list) -> widgets.VBox:
+        rows = [widgets.HBox(controls[i : i + 3]) for i in range(0, len(controls), 3)]
+        return widgets.VBox([*rows, self.view, self.summary])
+
+    def redraw(self) -> None:
+        """Redraw after the artists changed: in place (ipympl) or as a new image."""
+        if self.live:
+            self.fig.canvas.draw_idle()
+        elif in_kernel():  # outside a kernel (tests, scripts) there is nowhere to show it
+            with self.view:
+                clear_output(wait=True)
+                display(self.fig)
+
+    def _ipython_display_(self):
+        display(self.widget)
+
+
+
+def log_slider(grid, value, description: str, fmt: str, **kwargs) -> widgets.SelectionSlider:
+    """A slider over the points of a log-spaced grid: (n,) values, labelled with `fmt`;
+    its value is an index into the grid, starting at the point nearest `value` (in log)."""
+    options = [(format(v, fmt), i) for i, v in enumerate(grid)]
+    start = int(np.argmin(np.abs(np.log(np.asarray(grid) / value))))
+    return widgets.SelectionSlider(options=options, value=start, description=description,
+                                   **kwargs)

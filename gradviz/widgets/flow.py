@@ -1,0 +1,142 @@
+"""FlowExplorer: the gradient flow of an MLP at initialisation, with sliders."""
+
+import warnings
+
+import ipywidgets as widgets
+import jax
+import jax.flatten_util
+import numpy as np
+
+from gradviz import theory
+from gradviz.activations import ACTIVATION_NAMES, activation_index
+from gradviz.data import digits
+from gradviz.flow import (
+    gradient_flow,
+)
+from gradviz.init import INIT_SCHEMES, init_index, sigma_w
+from gradviz.models import init_mlp
+from gradviz.plots import (
+    draw_flow,
+    few_ticks,
+    fit_log_ticks,
+    update_flow,
+)
+from gradviz.summaries import (
+    flow_explorer_summary,
+)
+from gradviz.validate import check_choice, check_float_range, check_int_range
+from gradviz.widgets.base import MAX_DEPTH, STYLE, Explorer
+
+MODELS = {  # name -> (residual, norm)
+    "MLP": (False, "none"),
+    "MLP + batch norm": (False, "batch"),
+    "MLP + layer norm": (False, "layer"),
+    "residual MLP": (True, "none"),
+    "residual MLP + batch norm": (True, "batch"),
+    "residual MLP + layer norm": (True, "layer"),
+}
+WIDTHS = (32, 64, 128, 256)
+
+
+class FlowExplorer(Explorer):
+    """Per-layer forward signal and gradient flow of an MLP at initialisation on 256
+    digit images, with sliders.
+
+    Controls: model, depth (1-64), width, activation, init scheme, init scale 0.1-15 (gain
+    on the scheme's std; sigma_w is shown; up to 15, so that a Gaussian-initialised sigmoid
+    net can pass its critical sigma_w of about 10), bias scale sigma_b, and a log/linear
+    axis. Layers whose values are inf/NaN are drawn as a hatched band, and the summary says
+    where inf/NaN appeared.
+    """
+
+    def __init__(self, depth=30, width=128, activation="sigmoid", init="xavier", scale=1.0,
+                 bias_scale=0.0, model="MLP", seed=0, n_examples=256):
+        check_int_range("depth", depth, 1, MAX_DEPTH)
+        check_choice("width", width, WIDTHS)
+        check_choice("model", model, list(MODELS))
+        activation_index(activation)  # a ValueError listing the valid names
+        init_index(init)
+        check_float_range("init scale", scale, 0.1, 15.0)
+        check_float_range("bias scale", bias_scale, 0.0, 2.0)
+        super().__init__(figsize=(9, 6))
+        self.data = digits(n_examples)
+        self.key = jax.random.PRNGKey(seed)
+        style = STYLE
+        self.model = widgets.Dropdown(options=list(MODELS), value=model, description="model")
+        self.depth = widgets.IntSlider(depth, 1, MAX_DEPTH, description="depth", style=style)
+        self.width = widgets.Dropdown(options=WIDTHS, value=width, description="width")
+        self.activation = widgets.Dropdown(options=ACTIVATION_NAMES, value=activation,
+                                           description="activation")
+        self.init = widgets.Dropdown(options=INIT_SCHEMES, value=init, description="init")
+        self.scale = widgets.FloatSlider(scale, min=0.1, max=15.0, step=0.05,
+                                         description="init scale", style=style)
+        self.bias_scale = widgets.FloatSlider(bias_scale, min=0.0, max=2.0, step=0.05,
+                                              description="bias scale σ_b", style=style)
+        self.yscale = widgets.ToggleButtons(options=["log", "linear"], value="log",
+                                            description="gradient axis", style=style)
+        self.controls = [self.model, self.depth, self.width, self.activation, self.init,
+                         self.scale, self.bias_scale, self.yscale]
+        axes = self.fig.subplots(2, 2, sharex=True).ravel()
+        self._new_params()
+        self.stats = self._flow()
+        self.artists = draw_flow(axes, self.stats, self._theory())
+        self.fig.suptitle(f"At initialisation: one forward and backward pass on "
+                          f"{n_examples} digit images", fontsize=10)
+        self.fig.tight_layout()
+        margins = self.fig.subplotpars  # room for wider tick labels (3x10^-1) later on
+        self.fig.subplots_adjust(left=margins.left + 0.03, wspace=margins.wspace + 0.1)
+        self.widget = self.layout(self.controls)
+        for control in (self.width, self.init, self.scale, self.bias_scale):
+            control.observe(self._on_params_change, names="value")
+        for control in (self.model, self.depth, self.activation, self.yscale):
+            control.observe(self.update, names="value")
+        self.update()
+
+    def _new_params(self) -> None:
+        self.params = init_mlp(self.key, self.data.x.shape[1], self.width.value, MAX_DEPTH, 10,
+                               init=self.init.value, scale=self.scale.value,
+                               bias_scale=self.bias_scale.value)
+
+    def _on_params_change(self, change=None) -> None:
+        self._new_params()
+        self.update()
+
+    def _flow(self):
+        residual, norm = MODELS[self.model.value]
+        return gradient_flow(self.params, self.data.x, self.data.y, self.activation.value,
+                             residual, norm, depth=self.depth.value)
+
+    @property
+    def sigma_w(self) -> float:
+        """The effective sigma_w of the hidden layers (fan_in * Var(W_ij) = sigma_w^2)."""
+        width = self.width.value
+        return sigma_w(self.init.value, self.scale.value, width, width)
+
+    def _theory(self):
+        """Mean-field prediction of ||dL/dh_l||, anchored at the last layer; None where
+        the theory does not apply (residual or normalised networks, overflow)."""
+        if self.model.value != "MLP" or self.stats.first_nonfinite_backward is not None:
+            return None
+        profile = theory.predicted_signal_profile(
+            self.depth.value, self.sigma_w, self.bias_scale.value, self.activation.value,
+            input_mean_square=float(np.mean(np.square(self.data.x))),
+        )
+        return np.asarray(profile) * self.stats.signal_norm[-1]
+
+    def update(self, change=None) -> None:
+        """Recompute the flow for the controls' values and redraw the artists in place."""
+        self.stats = self._flow()
+        predicted_signal = self._theory()
+        update_flow(self.artists, self.stats, predicted_signal)
+        if self.artists.signal.axes.get_yscale() != self.yscale.value:
+            with warnings.catch_warnings():  # all-inf/NaN data: nothing to show on a log axis
+                warnings.simplefilter("ignore", UserWarning)
+                self.artists.signal.axes.set_yscale(self.yscale.value)
+            few_ticks(self.artists.signal.axes)
+            fit_log_ticks(self.artists.signal.axes)
+        predicted_gain = (theory.signal_gain_per_layer(self.sigma_w, self.bias_scale.value,
+                                                       self.activation.value)
+                          if self.model.value == "MLP" else None)
+        self.summary.value = flow_explorer_summary(self.stats, predicted_gain, predicted_signal,
+                                                   self.sigma_w, self.bias_scale.value)
+        self.redraw()
