@@ -68,13 +68,3 @@ def with_activation(index, fn: Callable, *args):
     """
     branches = [lambda *a, phi=phi: fn(phi, *a) for phi in ACTIVATIONS.values()]
     return lax.switch(index, branches, *args)
-
-
-def apply_activation(index: jax.Array | int, x: jax.Array) -> jax.Array:
-    """phi(x) for the activation number `index` (traced: no recompilation per activation)."""
-    return with_activation(index, lambda phi, x: phi(x), x)
-
-
-def apply_derivative(index: jax.Array | int, x: jax.Array) -> jax.Array:
-    """phi'(x) for the activation number `index`."""
-    return with_activation(index, lambda phi, x: derivative(phi)(x), x)

@@ -36,7 +36,7 @@ import numpy as np
 from jax import lax
 
 from gradviz.activations import derivative, get_activation
-from gradviz.models import _first_layer, _hidden_layer, check_mlp_input
+from gradviz.models import check_mlp_input, first_layer, hidden_layer
 from gradviz.validate import check_array, check_choice, check_int_range, check_positive
 
 METHODS: tuple[str, ...] = ("gauss-legendre", "left", "middle", "right", "trapezoid")
@@ -385,9 +385,9 @@ def _blur_matrix(n: int, sigma: float) -> np.ndarray:
 
 def _plain_mlp(params: dict, x: jax.Array, phi) -> jax.Array:
     """The logits (batch, out_dim) of a plain MLP (no norm, not residual) with activation phi."""
-    h, _ = _first_layer(phi, "none", x, params["W_in"], params["b_in"])
+    h, _ = first_layer(x, params["W_in"], params["b_in"], phi=phi, norm="none")
     for W, b in zip(params["W"], params["b"], strict=True):  # unrolled: fast also unjitted
-        h, _ = _hidden_layer(phi, "none", False, True, h, W, b)
+        h, _ = hidden_layer(h, W, b, phi=phi, norm="none", residual=False)
     return h @ params["W_out"] + params["b_out"]
 
 
@@ -433,11 +433,11 @@ def active_fraction(
 def _active_fraction(params, x, threshold, activation):
     phi = get_activation(activation)
     slope = derivative(phi)
-    h, z = _first_layer(phi, "none", x, params["W_in"], params["b_in"])
+    h, z = first_layer(x, params["W_in"], params["b_in"], phi=phi, norm="none")
 
     def step(h, layer):
         W, b = layer
-        h, z = _hidden_layer(phi, "none", False, True, h, W, b)
+        h, z = hidden_layer(h, W, b, phi=phi, norm="none", residual=False)
         return h, z
 
     _, zs = lax.scan(step, h, (params["W"], params["b"]))

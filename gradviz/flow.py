@@ -19,17 +19,17 @@ from gradviz import isometry as _isometry
 from gradviz import theory
 from gradviz.activations import activation_index, with_activation
 from gradviz.models import (
-    _first_layer,
-    _hidden_layer,
-    _mlp_forward,
-    _mlp_readout,
-    _rnn_forward,
     check_mlp_input,
     check_rnn_input,
+    first_layer,
+    hidden_layer,
     mlp_depth,
+    mlp_forward,
     mlp_options,
+    mlp_readout,
     resolve_depth,
     resolve_length,
+    rnn_forward,
 )
 from gradviz.validate import check_choice, check_positive
 
@@ -145,12 +145,14 @@ def mlp_flow_arrays(params, x, y, act_index, residual, norm, depth, lr, threshol
     """
 
     def flow(phi):
-        h, inputs, stats = _mlp_forward(phi, params, x, residual, norm, depth, threshold)
-        loss_, g = jax.value_and_grad(lambda h: loss_value(_mlp_readout(params, h), y, loss))(h)
+        h, inputs, stats = mlp_forward(params, x, phi=phi, residual=residual, norm=norm,
+                                       depth=depth, threshold=threshold)
+        loss_, g = jax.value_and_grad(lambda h: loss_value(mlp_readout(params, h), y, loss))(h)
 
         def backward_step(g, layer):
             h_prev, W, b, number = layer
-            layer_fn = partial(_hidden_layer, phi, norm, residual, number <= depth)
+            layer_fn = partial(hidden_layer, phi=phi, norm=norm, residual=residual,
+                               active=number <= depth)
             _, vjp = jax.vjp(lambda h, W: layer_fn(h, W, b)[0], h_prev, W)
             g_prev, dW = vjp(g)
             return g_prev, (safe_norm(g), safe_norm(dW))
@@ -159,7 +161,7 @@ def mlp_flow_arrays(params, x, y, act_index, residual, norm, depth, lr, threshol
         g, (signal, weight_grad) = lax.scan(
             backward_step, g, (inputs, params["W"], params["b"], numbers), reverse=True
         )
-        _, vjp = jax.vjp(lambda W: _first_layer(phi, norm, x, W, params["b_in"])[0],
+        _, vjp = jax.vjp(lambda W: first_layer(x, W, params["b_in"], phi=phi, norm=norm)[0],
                          params["W_in"])
         (dW_in,) = vjp(g)
         signal = jnp.concatenate([safe_norm(g)[None], signal])
@@ -228,8 +230,9 @@ def rnn_flow_arrays(params, xs, y, act_index, length, lr, threshold, loss):
     probes = jnp.zeros((time, batch, hidden), xs.dtype)
 
     def objective(params, probes, phi):
-        h, stats = _rnn_forward(phi, params, xs, length, probes, threshold)
-        return loss_value(_mlp_readout(params, h), y, loss), stats
+        h, stats = rnn_forward(params, xs, phi=phi, length=length, probes=probes,
+                               threshold=threshold)
+        return loss_value(mlp_readout(params, h), y, loss), stats
 
     def backprop(phi):
         return jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(params, probes, phi)
@@ -290,7 +293,7 @@ def _jacobian_norms(params, xs, act_index, length):
 
     def norms(phi):
         def last_hidden(probes):
-            return _rnn_forward(phi, params, xs, length, probes, 0.01)[0]
+            return rnn_forward(params, xs, phi=phi, length=length, probes=probes)[0]
 
         _, vjp = jax.vjp(last_hidden, probes)
         # row i of dh_T/dh_t for every t at once: one backward pass per unit i of h_T

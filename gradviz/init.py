@@ -50,8 +50,10 @@ def _orthogonal(z: jax.Array) -> jax.Array:
     return q if fan_in >= fan_out else q.T
 
 
-def _weight_from_normal(z: jax.Array, scheme_index, scale) -> jax.Array:
-    """Scale a standard-normal draw z: (fan_in, fan_out) by scheme number `scheme_index`."""
+def weight_from_normal(z: jax.Array, scheme_index, scale) -> jax.Array:
+    """The weight matrix (fan_in, fan_out) that scheme INIT_SCHEMES[scheme_index] with gain
+    `scale` makes of the standard-normal draw z: (fan_in, fan_out). scheme_index and scale
+    may be traced (jit, vmap): one compiled function serves every scheme and gain."""
     fan_in, fan_out = z.shape
     stds = jnp.array([fan_in**-0.5, (2 / (fan_in + fan_out)) ** 0.5, (2 / fan_in) ** 0.5, 1.0])
     shaped = lax.cond(scheme_index == 3, _orthogonal, lambda z: z, z)
@@ -64,10 +66,4 @@ def init_weight(
     """A weight matrix W: (fan_in, fan_out) drawn with `scheme` and gain `scale`."""
     check_positive("init scale", scale, allow_zero=True)
     z = jax.random.normal(key, (fan_in, fan_out))
-    return _weight_from_normal(z, init_index(scheme), scale)
-
-
-def init_bias(key: jax.Array, size: int, bias_scale: float = 0.0) -> jax.Array:
-    """A bias vector b: (size,) with entries ~ N(0, bias_scale^2)."""
-    check_positive("bias scale", bias_scale, allow_zero=True)
-    return bias_scale * jax.random.normal(key, (size,))
+    return weight_from_normal(z, init_index(scheme), scale)

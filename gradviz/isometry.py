@@ -31,7 +31,7 @@ import numpy as np
 from jax import lax
 
 from gradviz.activations import activation_index, derivative, with_activation
-from gradviz.init import _weight_from_normal, init_index
+from gradviz.init import init_index, weight_from_normal
 from gradviz.validate import check_int_range, check_positive
 
 JACOBI_MAX_SWEEPS = 40
@@ -156,7 +156,7 @@ def _jacobian_factors(key, scheme_index, scale, bias_scale, act_index, width, ma
     k_input, k_weights, k_biases = jax.random.split(key, 3)
     layer_keys = jax.random.split(k_weights, max_depth)
     normals = jax.vmap(lambda k: jax.random.normal(k, (width, width), jnp.float32))(layer_keys)
-    weights = jax.vmap(lambda z: _weight_from_normal(z, scheme_index, scale))(
+    weights = jax.vmap(lambda z: weight_from_normal(z, scheme_index, scale))(
         normals.astype(jnp.float64))
     biases = bias_scale * jax.random.normal(k_biases, (max_depth, width),
                                             jnp.float32).astype(jnp.float64)

@@ -33,7 +33,7 @@ from gradviz.activations import ACTIVATION_NAMES, ACTIVATIONS
 from gradviz.data import digits_split
 from gradviz.flow import loss_value, safe_norm
 from gradviz.init import INIT_SCHEMES
-from gradviz.models import NORMS, _mlp_forward, _mlp_readout, init_mlp
+from gradviz.models import NORMS, init_mlp, mlp_forward, mlp_readout
 from gradviz.validate import check_choice, check_float_range, check_int_range, check_positive
 
 MAX_DEPTH = 32
@@ -244,7 +244,8 @@ def _train_steps(params, opt_state, key, x, y, x_test, y_test, depth, residual, 
     active = jnp.arange(1, MAX_DEPTH + 1) <= depth
 
     def logits(params, x):
-        return _mlp_readout(params, _mlp_forward(phi, params, x, residual, norm, depth)[0])
+        h = mlp_forward(params, x, phi=phi, residual=residual, norm=norm, depth=depth)[0]
+        return mlp_readout(params, h)
 
     def objective(params, x, y):
         return loss_value(logits(params, x), y, "cross_entropy")
@@ -291,8 +292,9 @@ def class_probability(run: Run, arch: Architecture, points) -> np.ndarray:
 
 @partial(jax.jit, static_argnames=("activation", "norm"))
 def _class_probability(params, points, depth, residual, *, activation, norm):
-    h = _mlp_forward(ACTIVATIONS[activation], params, points, residual, norm, depth)[0]
-    return jax.nn.softmax(_mlp_readout(params, h), axis=-1)[:, 1]
+    h = mlp_forward(params, points, phi=ACTIVATIONS[activation], residual=residual, norm=norm,
+                    depth=depth)[0]
+    return jax.nn.softmax(mlp_readout(params, h), axis=-1)[:, 1]
 
 
 # --------------------------------------------------------------------------- diagnosis

@@ -39,7 +39,7 @@ import numpy as np
 from jax import lax
 
 from gradviz.activations import activation_index, derivative, with_activation
-from gradviz.init import _weight_from_normal, init_index
+from gradviz.init import init_index, weight_from_normal
 from gradviz.validate import check_array, check_choice, check_int_range, check_positive
 
 NORMS: tuple[str, ...] = ("none", "batch", "layer")
@@ -87,11 +87,11 @@ def _init_mlp(key, scheme_index, scale, bias_scale, in_dim, width, depth, out_di
     bias_keys = jax.vmap(lambda i: jax.random.fold_in(k_bias, i))(jnp.arange(depth))
 
     def hidden_weight(k):
-        return _weight_from_normal(jax.random.normal(k, (width, width)), scheme_index, scale)
+        return weight_from_normal(jax.random.normal(k, (width, width)), scheme_index, scale)
 
     biases = bias_scale * jax.vmap(lambda k: jax.random.normal(k, (width,)))(bias_keys)
     return {
-        "W_in": _weight_from_normal(
+        "W_in": weight_from_normal(
             jax.random.normal(k_in, (in_dim, width)), scheme_index, scale
         ),
         "b_in": biases[0],
@@ -121,9 +121,11 @@ def _normalize(z: jax.Array, norm: str) -> jax.Array:
     return (z - mean) * lax.rsqrt(var + NORM_EPS)
 
 
-def _layer_stats(h, z, phi, threshold):
-    """Summaries of one layer's output h and pre-activation z, both (batch, width);
-    measured in at least float32 (in float64 when h is float64)."""
+def layer_stats(h: jax.Array, z: jax.Array, phi, threshold) -> dict:
+    """Summaries of one layer's output h and pre-activation z, both (batch, width): a dict
+    of scalars act_mean, act_std, example_spread, saturation (fraction of (example, unit)
+    pairs with |phi'(z)| < threshold) and dead_fraction (units saturated on every example).
+    Measured in at least float32 (in float64 when h is float64)."""
     h = h.astype(jnp.promote_types(h.dtype, jnp.float32))
     z = z.astype(jnp.promote_types(z.dtype, jnp.float32))
     slope = jnp.abs(derivative(phi)(z))
@@ -140,14 +142,20 @@ def _layer_stats(h, z, phi, threshold):
     }
 
 
-def _first_layer(phi, norm, x, W_in, b_in):
-    """Hidden layer 1 on the data x: (batch, in_dim); returns (h_1, z_1), both (batch, width)."""
+def first_layer(x: jax.Array, W_in: jax.Array, b_in: jax.Array, *, phi, norm: str):
+    """Hidden layer 1, h_1 = phi(N(x @ W_in + b_in)), on the data x: (batch, in_dim).
+
+    W_in: (in_dim, width), b_in: (width,); `norm` as in NORMS (static). Returns (h_1, z_1),
+    both (batch, width): the layer's output and its (normalised) pre-activation.
+    """
     z = _normalize(x @ W_in + b_in, norm)
     return phi(z), z
 
 
-def _hidden_layer(phi, norm, residual, active, h, W, b):
-    """Hidden layer l >= 2 on h = h_{l-1}: (batch, width); returns (h_l, z_l).
+def hidden_layer(h: jax.Array, W: jax.Array, b: jax.Array, *, phi, norm: str, residual,
+                 active=True):
+    """Hidden layer l >= 2 on h = h_{l-1}: (batch, width), W: (width, width), b: (width,);
+    returns (h_l, z_l), both (batch, width).
 
     residual (traced): 0 or False for a plain layer, h_l = phi(z_l); a > 0 (True: 1) for
     a residual one, h_l = h + a * phi(z_l). An inactive layer (past the chosen depth)
@@ -162,20 +170,24 @@ def _hidden_layer(phi, norm, residual, active, h, W, b):
     return jnp.where(active, new_h, h), z
 
 
-def _mlp_forward(phi, params, x, residual, norm, depth, threshold=0.01):
-    """Forward pass with activation phi.
+def mlp_forward(params: dict, x: jax.Array, *, phi, residual, norm: str, depth,
+                threshold=0.01):
+    """The hidden layers of the MLP (see the module's docstring) on x: (batch, in_dim),
+    with activation phi; layers past `depth` (traced) pass h through unchanged.
 
+    `residual`: 0 (plain) or the residual branch's scale, as `mlp_options` makes it.
     Returns (h_depth: (batch, width), inputs: (n_layers - 1, batch, width) the input
     h_{l-1} of each hidden layer l >= 2, stats: dict of (n_layers,) per-layer summaries).
     Under jit, whatever the caller does not use is never computed.
     """
-    h, z = _first_layer(phi, norm, x, params["W_in"], params["b_in"])
-    first_stats = _layer_stats(h, z, phi, threshold)
+    h, z = first_layer(x, params["W_in"], params["b_in"], phi=phi, norm=norm)
+    first_stats = layer_stats(h, z, phi, threshold)
 
     def step(h, layer):
         W, b, number = layer
-        new_h, z = _hidden_layer(phi, norm, residual, number <= depth, h, W, b)
-        return new_h, (h, _layer_stats(new_h, z, phi, threshold))
+        new_h, z = hidden_layer(h, W, b, phi=phi, norm=norm, residual=residual,
+                                active=number <= depth)
+        return new_h, (h, layer_stats(new_h, z, phi, threshold))
 
     numbers = jnp.arange(2, mlp_depth(params) + 1)
     h, (inputs, rest_stats) = lax.scan(step, h, (params["W"], params["b"], numbers))
@@ -183,8 +195,9 @@ def _mlp_forward(phi, params, x, residual, norm, depth, threshold=0.01):
     return h, inputs, stats
 
 
-def _mlp_readout(params, h):
-    """The linear read-out h @ W_out + b_out of an MLP or RNN; h: (batch, width)."""
+def mlp_readout(params: dict, h: jax.Array) -> jax.Array:
+    """The linear read-out h @ W_out + b_out of an MLP or RNN: (batch, out_dim) for the
+    last hidden state h: (batch, width)."""
     return h @ params["W_out"] + params["b_out"]
 
 
@@ -240,7 +253,8 @@ def apply_mlp(
 @partial(jax.jit, static_argnames=("norm",))
 def _apply_mlp(params, x, act_index, residual, norm, depth):
     def forward(phi):
-        return _mlp_readout(params, _mlp_forward(phi, params, x, residual, norm, depth)[0])
+        h = mlp_forward(params, x, phi=phi, residual=residual, norm=norm, depth=depth)[0]
+        return mlp_readout(params, h)
 
     return with_activation(act_index, forward)
 
@@ -302,7 +316,7 @@ def _init_rnn(key, scheme_index, recurrent_scale, input_scale, gate_bias, in_dim
             jnp.sqrt(in_dim)
         )
         z = jax.random.normal(keys[2 * i + 1], (hidden, hidden))
-        params["W_h" + gate] = _weight_from_normal(z, scheme_index, recurrent_scale)
+        params["W_h" + gate] = weight_from_normal(z, scheme_index, recurrent_scale)
         params["b" + (f"_{gate}" if gate else "")] = jnp.zeros(hidden)
     if gates != ("",):
         params["b_z"] = jnp.full(hidden, gate_bias)
@@ -336,12 +350,13 @@ def _gru_step(phi, params, h, x_t):
     return update * h + (1 - update) * jnp.tanh(z), z
 
 
-def _rnn_forward(phi, params, xs, length, probes, threshold):
-    """Run over time with activation phi (vanilla RNN); steps t >= length leave h unchanged.
+def rnn_forward(params: dict, xs: jax.Array, *, phi, length, probes=None, threshold=0.01):
+    """Run the RNN or GRU over time with activation phi (the vanilla RNN's); steps
+    t >= length (traced) leave h unchanged.
 
-    xs: (batch, time, in_dim); probes: (time, batch, hidden) or None, added to h_t.
-    Returns (h_last: (batch, hidden), stats: dict of (time,) arrays); the read-out is
-    `_mlp_readout(params, h_last)`.
+    xs: (batch, time, in_dim); probes: (time, batch, hidden) or None, added to h_t (zero
+    probes read dL/dh_t as their gradient). Returns (h_last: (batch, hidden), stats: dict
+    of (time,) arrays, as `layer_stats`); the read-out is `mlp_readout(params, h_last)`.
     """
     gru = rnn_cell(params) == "gru"
     cell_step = _gru_step if gru else _vanilla_step
@@ -354,7 +369,7 @@ def _rnn_forward(phi, params, xs, length, probes, threshold):
         new_h, z = cell_step(phi, params, h, x_t)
         if probe is not None:
             new_h = new_h + probe
-        return jnp.where(t < length, new_h, h), _layer_stats(new_h, z, stat_phi, threshold)
+        return jnp.where(t < length, new_h, h), layer_stats(new_h, z, stat_phi, threshold)
 
     h0 = jnp.zeros((batch, hidden), xs.dtype)
     h, stats = lax.scan(step, h0, (jnp.swapaxes(xs, 0, 1), probes, jnp.arange(time)))
@@ -409,6 +424,6 @@ def apply_rnn(
 @jax.jit
 def _apply_rnn(params, xs, act_index, length):
     def forward(phi):
-        return _mlp_readout(params, _rnn_forward(phi, params, xs, length, None, 0.0)[0])
+        return mlp_readout(params, rnn_forward(params, xs, phi=phi, length=length)[0])
 
     return with_activation(act_index, forward)

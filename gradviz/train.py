@@ -41,16 +41,16 @@ from jax import lax
 from gradviz.activations import ACTIVATIONS, activation_index
 from gradviz.flow import LOSSES, check_targets, loss_value, safe_norm
 from gradviz.models import (
-    _mlp_forward,
-    _mlp_readout,
-    _rnn_forward,
     check_mlp_input,
     check_rnn_input,
     init_mlp,
     init_rnn,
     mlp_depth,
+    mlp_forward,
     mlp_options,
+    mlp_readout,
     rnn_cell,
+    rnn_forward,
 )
 from gradviz.validate import check_choice, check_int_range, check_positive
 
@@ -273,8 +273,9 @@ def _train_mlp(key, params, x, y, x_test, y_test, residual, optimizer, steps, ba
     phi = ACTIVATIONS[activation]
 
     def outputs(params, x):
-        h = _mlp_forward(phi, params, x, residual, norm, mlp_depth(params))[0]
-        return _mlp_readout(params, h)
+        h = mlp_forward(params, x, phi=phi, residual=residual, norm=norm,
+                        depth=mlp_depth(params))[0]
+        return mlp_readout(params, h)
 
     return _train_loop(outputs, _mlp_grad_norms, key, params, x, y, x_test, y_test,
                        optimizer, steps, batch_size, loss)
@@ -286,7 +287,7 @@ def _train_rnn(key, params, xs, y, xs_test, y_test, optimizer, steps, batch_size
     phi = ACTIVATIONS[activation]
 
     def outputs(params, xs):
-        return _mlp_readout(params, _rnn_forward(phi, params, xs, xs.shape[1], None, 0.0)[0])
+        return mlp_readout(params, rnn_forward(params, xs, phi=phi, length=xs.shape[1])[0])
 
     return _train_loop(outputs, _rnn_grad_norms, key, params, xs, y, xs_test, y_test,
                        optimizer, steps, batch_size, loss)

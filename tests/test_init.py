@@ -2,7 +2,7 @@ import jax
 import numpy as np
 import pytest
 
-from gradviz.init import INIT_SCHEMES, init_bias, init_weight, sigma_w
+from gradviz.init import INIT_SCHEMES, init_index, init_weight, sigma_w, weight_from_normal
 
 KEY = jax.random.PRNGKey(1)
 
@@ -42,10 +42,15 @@ def test_same_key_same_draw_across_gaussian_schemes():
     np.testing.assert_allclose(b, 2**0.5 * a, rtol=1e-5)
 
 
-def test_bias_scale():
-    b = np.asarray(init_bias(KEY, 20_000, 0.3))
-    assert b.std() == pytest.approx(0.3, rel=0.03)
-    assert not np.any(init_bias(KEY, 10, 0.0))
+@pytest.mark.parametrize("scheme", INIT_SCHEMES)
+def test_weight_from_normal_is_init_weight_of_the_same_draw(scheme):
+    z = jax.random.normal(KEY, (40, 24))
+    expected = init_weight(KEY, 40, 24, scheme, scale=0.7)
+    np.testing.assert_allclose(weight_from_normal(z, init_index(scheme), 0.7), expected,
+                               rtol=1e-6, atol=1e-7)
+    # traced scheme and gain: one compiled function for every scheme
+    traced = jax.jit(weight_from_normal)(z, init_index(scheme), 0.7)
+    np.testing.assert_allclose(traced, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_bad_init_inputs():
@@ -53,5 +58,3 @@ def test_bad_init_inputs():
         init_weight(KEY, 3, 3, "kaiming")
     with pytest.raises(ValueError, match="init scale"):
         init_weight(KEY, 3, 3, "he", scale=-1.0)
-    with pytest.raises(ValueError, match="bias scale"):
-        init_bias(KEY, 3, float("nan"))

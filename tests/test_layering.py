@@ -83,20 +83,9 @@ def private_imports(path: Path, source: str | None = None) -> set[tuple[str, str
     return found
 
 
-# Private names still shared between modules: to be removed by #13 (made public, documented
-# and tested where they are defined). Remove an entry once its import is gone.
-ALLOWED_PRIVATE = {
-    "attribution.py": {("gradviz.models", "_first_layer"), ("gradviz.models", "_hidden_layer")},
-    "exercises/ch3.py": {("gradviz.models", "_first_layer")},  # needs a public first layer
-    "flow.py": {("gradviz.models", "_first_layer"), ("gradviz.models", "_hidden_layer"),
-                ("gradviz.models", "_mlp_forward"), ("gradviz.models", "_mlp_readout"),
-                ("gradviz.models", "_rnn_forward")},
-    "isometry.py": {("gradviz.init", "_weight_from_normal")},
-    "live.py": {("gradviz.models", "_mlp_forward"), ("gradviz.models", "_mlp_readout")},
-    "models.py": {("gradviz.init", "_weight_from_normal")},
-    "train.py": {("gradviz.models", "_mlp_forward"), ("gradviz.models", "_mlp_readout"),
-                 ("gradviz.models", "_rnn_forward")},
-}
+# Private names a module may take from another: none. What modules share is public,
+# documented and tested where it is defined (#13). Keep this empty.
+ALLOWED_PRIVATE: dict[str, set[tuple[str, str]]] = {}
 
 
 @pytest.mark.parametrize("name", FILES)

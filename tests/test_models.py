@@ -186,3 +186,78 @@ def test_gru_update_gates_match_the_step_by_step_gates():
     np.testing.assert_allclose(got, jnp.swapaxes(want, 0, 1), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="needs GRU parameters"):
         gv.models.gru_update_gates(gv.init_rnn(KEY, 3, 6, 2), xs)
+
+
+# --------------------------------------------------------------------------- public building blocks
+
+
+@pytest.mark.parametrize("residual, norm", [(False, "none"), (True, "batch"), (False, "layer")])
+def test_mlp_forward_is_first_layer_then_a_loop_of_hidden_layers(residual, norm):
+    from gradviz.activations import get_activation
+    from gradviz.models import first_layer, hidden_layer, mlp_forward, mlp_readout
+
+    params, phi = make_mlp(5, init="he", bias_scale=0.1), get_activation("tanh")
+    h, _ = first_layer(X, params["W_in"], params["b_in"], phi=phi, norm=norm)
+    inputs = []
+    for W, b in zip(params["W"], params["b"], strict=True):
+        inputs.append(h)
+        h, _ = hidden_layer(h, W, b, phi=phi, norm=norm, residual=float(residual))
+    got, got_inputs, stats = mlp_forward(params, X, phi=phi, residual=float(residual), norm=norm,
+                                         depth=5)
+    np.testing.assert_allclose(got, h, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got_inputs, jnp.stack(inputs), rtol=1e-6, atol=1e-6)
+    assert stats["act_std"].shape == (5,)
+    # ... and both equal the unrolled reference, read out as apply_mlp reads out
+    ref = mlp_hidden(params, X, "tanh", 5, residual, norm)[-1]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mlp_readout(params, got), ref @ params["W_out"] + params["b_out"],
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_an_inactive_hidden_layer_passes_its_input_through():
+    from gradviz.models import hidden_layer
+
+    h = jnp.full((3, 4), 1e30)
+    W = jnp.full((4, 4), 1e30)
+    out, _ = hidden_layer(h, W, jnp.zeros(4), phi=jnp.exp, norm="none", residual=0.0,
+                          active=False)
+    np.testing.assert_array_equal(out, h)
+
+
+def test_mlp_forward_past_depth_leaves_h_unchanged():
+    from gradviz.activations import get_activation
+    from gradviz.models import mlp_forward
+
+    params, phi = make_mlp(6), get_activation("relu")
+    shallow = mlp_forward(params, X, phi=phi, residual=0.0, norm="none", depth=2)[0]
+    np.testing.assert_allclose(shallow, mlp_hidden(params, X, "relu", 2)[-1], rtol=1e-5,
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ["vanilla", "gru"])
+def test_rnn_forward_equals_a_python_loop_over_time(cell):
+    from gradviz.activations import get_activation
+    from gradviz.models import rnn_forward
+
+    params = gv.init_rnn(KEY, 2, 6, 1, cell=cell, recurrent_scale=0.9)
+    xs = jax.random.normal(KEY, (4, 7, 2))
+    h, stats = rnn_forward(params, xs, phi=get_activation("tanh"), length=7)
+    np.testing.assert_allclose(h, rnn_hidden(params, xs, "tanh")[-1], rtol=1e-5, atol=1e-6)
+    assert stats["saturation"].shape == (7,)
+    short, _ = rnn_forward(params, xs, phi=get_activation("tanh"), length=3)
+    np.testing.assert_allclose(short, rnn_hidden(params, xs[:, :3], "tanh")[-1], rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_layer_stats_against_numpy():
+    from gradviz.models import layer_stats
+
+    z = jax.random.normal(KEY, (50, 8)) * 3
+    h = jnp.tanh(z)
+    stats = layer_stats(h, z, jnp.tanh, 0.1)
+    hn, slope = np.asarray(h), 1 - np.tanh(np.asarray(z)) ** 2
+    assert float(stats["act_mean"]) == pytest.approx(hn.mean(), abs=1e-6)
+    assert float(stats["act_std"]) == pytest.approx(hn.std(), rel=1e-5)
+    assert float(stats["example_spread"]) == pytest.approx(hn.std(axis=0).mean(), rel=1e-5)
+    assert float(stats["saturation"]) == pytest.approx((slope < 0.1).mean())
+    assert float(stats["dead_fraction"]) == pytest.approx((slope < 0.1).all(axis=0).mean())

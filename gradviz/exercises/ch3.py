@@ -10,13 +10,13 @@ from gradviz.activations import linear
 from gradviz.data import digits
 from gradviz.exercises.base import Exercise
 from gradviz.isometry import jacobian_spectra
-from gradviz.models import _first_layer, init_mlp  # _first_layer: to be made public by #13
+from gradviz.models import first_layer, init_mlp
 
 
 def ch3_bn_batch_two() -> float:
     """The mean |z_hat| of a batch-normalised first layer on a batch of 2 digits."""
     params = init_mlp(jax.random.PRNGKey(1), 64, 32, 2, 10, init="xavier")
-    _, z_hat = _first_layer(linear, "batch", digits(2).x, params["W_in"], params["b_in"])
+    _, z_hat = first_layer(digits(2).x, params["W_in"], params["b_in"], phi=linear, norm="batch")
     return float(np.mean(np.abs(z_hat)))
 
 
