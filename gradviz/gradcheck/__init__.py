@@ -20,10 +20,6 @@ where the end-to-end gradient is too small to resolve.
 The two-layer network with planted bugs that chapter 4 checks lives in `gradviz.examples`.
 """
 
-# Only for gradviz.widgets (StepSizeExplorer), which still reads these two here: to be
-# removed by #13 once it imports them from gradviz.examples. Not part of the API.
-from gradviz.examples import two_layer_example as two_layer_example
-from gradviz.examples import two_layer_loss as two_layer_loss
 from gradviz.gradcheck.end_to_end import EPS_GRID, check_gradients, step_size_sweep
 from gradviz.gradcheck.errors import (
     BANDS,
