@@ -12,15 +12,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax import lax
 
 from gradviz import isometry as _isometry
-from gradviz import theory
 from gradviz.activations import activation_index, with_activation
+from gradviz.losses import check_targets, loss_value, safe_norm
 from gradviz.models import (
     check_mlp_input,
-    check_rnn_input,
     first_layer,
     hidden_layer,
     mlp_depth,
@@ -28,12 +26,9 @@ from gradviz.models import (
     mlp_options,
     mlp_readout,
     resolve_depth,
-    resolve_length,
-    rnn_forward,
 )
-from gradviz.validate import check_choice, check_positive
-
-LOSSES: tuple[str, ...] = ("cross_entropy", "mse")
+from gradviz.rnn import check_rnn_input, resolve_length, rnn_forward
+from gradviz.validate import check_positive
 
 
 class FlowStats(NamedTuple):
@@ -76,43 +71,6 @@ class RNNFlowStats(NamedTuple):
     first_nonfinite_backward: int | None  # first step, going backward, with inf/NaN gradient
 
 
-def safe_norm(x: jax.Array, axis=None) -> jax.Array:
-    """The Euclidean norm, computed without overflowing where x**2 would.
-
-    Low-precision x (float16, bfloat16) is measured in float32: the measurement itself
-    must not underflow or overflow where the values it measures did not.
-    """
-    x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
-    peak = jnp.max(jnp.abs(x), axis=axis, keepdims=True, initial=0.0)  # 0 for an empty x
-    scale = jnp.where(peak > 0, peak, 1.0)
-    norm = jnp.sqrt(jnp.sum(jnp.square(x / scale), axis=axis, keepdims=True)) * scale
-    return jnp.squeeze(norm, axis=axis) if axis is not None else norm.reshape(())
-
-
-def loss_value(outputs: jax.Array, y: jax.Array, loss: str) -> jax.Array:
-    """Mean loss over the batch: cross-entropy with integer labels y: (batch,), or
-    squared error with targets y: (batch, out_dim)."""
-    if loss == "cross_entropy":
-        return optax.softmax_cross_entropy_with_integer_labels(outputs, y).mean()
-    return 0.5 * jnp.mean(jnp.sum(jnp.square(outputs - y), axis=-1))
-
-
-def check_targets(y, batch: int, out_dim: int, loss: str) -> None:
-    """ValueError unless y suits `loss`: int labels (batch,) or float targets (batch, out_dim)."""
-    check_choice("loss", loss, LOSSES)
-    shape = np.shape(y)
-    if loss == "cross_entropy":
-        if shape != (batch,) or not np.issubdtype(np.asarray(y).dtype, np.integer):
-            raise ValueError(
-                f"cross_entropy needs integer labels y of shape ({batch},), "
-                f"got {np.asarray(y).dtype} {shape}"
-            )
-        if np.any((np.asarray(y) < 0) | (np.asarray(y) >= out_dim)):
-            raise ValueError(f"labels must be in [0, {out_dim - 1}]")
-    elif shape != (batch, out_dim):
-        raise ValueError(f"mse needs targets y of shape ({batch}, {out_dim}), got {shape}")
-
-
 def first_nonfinite(values: np.ndarray, reverse: bool = False) -> int | None:
     """1-based position of the first entry of values: (n,) that is not finite (or None),
     counting from the end when `reverse`."""
@@ -135,9 +93,14 @@ def _grad_stats(grads: dict, params: dict, lr):
 
 
 @partial(jax.jit, static_argnames=("norm", "loss"))
-def mlp_flow_arrays(params, x, y, act_index, residual, norm, depth, lr, threshold, loss):
+def mlp_flow_arrays(params, x, y, *, act_index, residual, norm, depth, lr, threshold, loss):
     """The jitted pass behind `gradient_flow`: every per-layer array has the parameters'
     full layer count (layers past `depth` hold values to be ignored). Works under vmap.
+
+    x: (batch, in_dim), y as in `gradient_flow`; the options are keywords, as
+    `mlp_options` makes them (act_index, residual traced; norm static), with depth (traced),
+    lr, threshold (the saturation threshold) and loss (static). Returns a dict of
+    (n_layers,) arrays named as FlowStats' fields, and the scalar "loss".
 
     The backward pass walks the layers from the output down, as the chain rule does:
     g_l = dL/dh_l enters layer l, and the layer's own vector-Jacobian product turns it
@@ -224,7 +187,7 @@ def mlp_flow_stats(arrays: dict, depth: int) -> FlowStats:
 
 
 @partial(jax.jit, static_argnames=("loss",))
-def rnn_flow_arrays(params, xs, y, act_index, length, lr, threshold, loss):
+def rnn_flow_arrays(params, xs, y, *, act_index, length, lr, threshold, loss):
     """The jitted pass behind `rnn_gradient_flow`; per-step arrays cover all of xs' steps."""
     time, batch, hidden = xs.shape[1], xs.shape[0], params["W_out"].shape[0]
     probes = jnp.zeros((time, batch, hidden), xs.dtype)
@@ -269,9 +232,8 @@ def rnn_gradient_flow(
     check_targets(y, np.shape(xs)[0], params["W_out"].shape[1], loss)
     lr = check_positive("lr", lr, allow_zero=True)
     threshold = check_positive("saturation_threshold", saturation_threshold)
-    arrays = rnn_flow_arrays(
-        params, xs, y, activation_index(activation), length, lr, threshold, loss=loss
-    )
+    arrays = rnn_flow_arrays(params, xs, y, act_index=activation_index(activation),
+                             length=length, lr=lr, threshold=threshold, loss=loss)
     per_step = {
         name: np.asarray(arrays[name])[:length]
         for name in ("signal_norm", "act_mean", "act_std", "saturation")
@@ -365,107 +327,21 @@ def loss_slice(loss_fn, params, direction, alphas) -> LossSlice:
     return LossSlice(alphas, np.asarray(loss), np.asarray(slope))
 
 
-# --------------------------------------------------------------------------- chapter 3
+# --------------------------------------------------------------------------- moved names
+
+# The phase diagram now lives in gradviz.phase, which builds on mlp_flow_arrays here; its
+# names stay importable from gradviz.flow (looked up on first use, so that neither module
+# imports the other at import time) for code written against this module: the widgets
+# until they are split (#13), benchmarks/phase_diagram.py and the notebooks.
+_MOVED_TO_PHASE = ("PhaseDiagram", "phase_diagram", "scale_mlp")
 
 
-def scale_mlp(unit_params: dict, sigma_w, sigma_b) -> dict:
-    """The MLP with hidden weights scaled by sigma_w and hidden biases by sigma_b.
+def __getattr__(name: str):
+    if name in _MOVED_TO_PHASE:
+        from gradviz import phase
 
-    From unit_params = init_mlp(key, ..., init="gaussian", scale=1.0, bias_scale=1.0)
-    it gives the network init_mlp(key, ..., "gaussian", scale=sigma_w,
-    bias_scale=sigma_b) draws (same key: same random numbers, to rounding); the read-out
-    is left alone. sigma_w, sigma_b may be traced: a grid of them is one vmap.
-    """
-    scaled = dict(unit_params)
-    for name in ("W_in", "W"):
-        scaled[name] = sigma_w * unit_params[name]
-    for name in ("b_in", "b"):
-        scaled[name] = sigma_b * unit_params[name]
-    return scaled
-
-
-class PhaseDiagram(NamedTuple):
-    """Measured growth of the backpropagated signal over a grid of MLPs at initialisation.
-
-    log_gain[i, j] belongs to sigma_b[i] and sigma_w[j]: the mean natural log of the
-    factor by which ||dL/dh_l|| grows per layer going back,
-    log(||dL/dh_1|| / ||dL/dh_depth||) / (depth - 1). Below 0 gradients vanish (ordered
-    phase), above 0 they explode (chaotic phase); the edge of chaos is where it crosses 0.
-    """
-
-    sigma_w: np.ndarray  # (n_w,)
-    sigma_b: np.ndarray  # (n_b,)
-    log_gain: np.ndarray  # (n_b, n_w); inf or NaN where the signal overflowed or hit 0
-    critical_sigma_w: np.ndarray  # (n_b,) mean-field theory's edge of chaos (NaN: none)
-    activation: str
-    depth: int
-
-    def measured_edge(self, sigma_b: float) -> float:
-        """Where the measured map crosses 0 at this sigma_b: the smallest sigma_w at which
-        log_gain changes sign, found by linear interpolation between the grid's points
-        (between its rows in sigma_b, then its columns in sigma_w). NaN where the row
-        does not cross 0. A coarse grid's estimate: compare it with critical_sigma_w."""
-        sigma_b = float(np.clip(sigma_b, self.sigma_b[0], self.sigma_b[-1]))
-        gain = np.asarray(self.log_gain, dtype=np.float64)
-        row = np.array([np.interp(sigma_b, self.sigma_b, column) for column in gain.T])
-        crossing = np.flatnonzero((row[:-1] < 0) & (row[1:] >= 0))
-        if crossing.size == 0:
-            return float("nan")
-        j = crossing[0]
-        w0, w1 = float(self.sigma_w[j]), float(self.sigma_w[j + 1])
-        return w0 + (w1 - w0) * row[j] / (row[j] - row[j + 1])
-
-
-@partial(jax.jit, static_argnames=("loss",))
-def _phase_grid(unit_params, x, y, sigma_ws, sigma_bs, act_index, loss):
-    depth = mlp_depth(unit_params)
-
-    def log_gain(sigma_w, sigma_b):
-        params = scale_mlp(unit_params, sigma_w, sigma_b)
-        arrays = mlp_flow_arrays(params, x, y, act_index, False, "none", depth, 0.0, 0.01,
-                                 loss=loss)
-        signal = arrays["signal_norm"]
-        return (jnp.log(signal[0]) - jnp.log(signal[-1])) / (depth - 1)
-
-    over_w = jax.vmap(log_gain, in_axes=(0, None))
-    return jax.vmap(over_w, in_axes=(None, 0))(sigma_ws, sigma_bs)
-
-
-def phase_diagram(
-    unit_params: dict,
-    x: jax.Array,
-    y: jax.Array,
-    sigma_ws,
-    sigma_bs,
-    activation: str = "tanh",
-    loss: str = "cross_entropy",
-) -> PhaseDiagram:
-    """The log gain per layer of the backpropagated signal for every (sigma_b, sigma_w).
-
-    unit_params: init_mlp(key, in_dim, width, depth, out_dim, init="gaussian",
-    scale=1.0, bias_scale=1.0), depth >= 2; each grid point is scale_mlp(unit_params,
-    sigma_w, sigma_b): the same random draw at every point. x: (batch, in_dim), y as in
-    gradient_flow; sigma_ws: (n_w,), sigma_bs: (n_b,). One jitted, doubly vmapped pass
-    over the grid: a new grid of the same size or a new activation does not recompile.
-    """
-    check_mlp_input(unit_params, x)
-    depth = mlp_depth(unit_params)
-    if depth < 2:
-        raise ValueError("phase_diagram needs depth >= 2 (a gain between layers)")
-    check_targets(y, np.shape(x)[0], unit_params["W_out"].shape[1], loss)
-    grid = {}
-    for name, values in (("sigma_ws", sigma_ws), ("sigma_bs", sigma_bs)):
-        array = np.asarray(values, dtype=np.float32)
-        if array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array) & (array >= 0)):
-            raise ValueError(f"{name} must be a non-empty 1-D array of finite numbers >= 0, "
-                             f"got {values!r}")
-        grid[name] = array
-    index = activation_index(activation)
-    gain = _phase_grid(unit_params, x, y, jnp.asarray(grid["sigma_ws"]),
-                       jnp.asarray(grid["sigma_bs"]), index, loss=loss)
-    critical = theory.critical_sigma_w(grid["sigma_bs"], activation)
-    return PhaseDiagram(grid["sigma_ws"], grid["sigma_bs"], np.asarray(gain),
-                        np.asarray(critical), activation, depth)
+        return getattr(phase, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # Jacobian spectra (dynamical isometry) live in gradviz.isometry; these names stay here

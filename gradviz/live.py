@@ -31,11 +31,14 @@ from sklearn.datasets import make_circles, make_moons
 
 from gradviz.activations import ACTIVATION_NAMES, ACTIVATIONS
 from gradviz.data import digits_split
-from gradviz.flow import loss_value, safe_norm
 from gradviz.init import INIT_SCHEMES
+from gradviz.losses import loss_value, safe_norm
 from gradviz.models import NORMS, init_mlp, mlp_forward, mlp_readout
 from gradviz.validate import check_choice, check_float_range, check_int_range, check_positive
 
+# The live explorer's network always holds this many layers (its depth slider's range):
+# small enough that a training step stays interactive. Not gradviz.models.MAX_DEPTH, the
+# deepest MLP that can be built at all.
 MAX_DEPTH = 32
 TASKS: tuple[str, ...] = ("moons", "circles", "spiral", "xor", "digits")
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")

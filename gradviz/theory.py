@@ -32,7 +32,7 @@ import numpy as np
 from jax import lax
 
 from gradviz.activations import activation_index, derivative, with_activation
-from gradviz.validate import check_int_range
+from gradviz.validate import check_int_range, is_traced
 
 QUADRATURE_POINTS = 256
 QUADRATURE_RANGE = 8.0  # nodes cover |z| < 8; the Gaussian mass beyond is 1e-15
@@ -41,14 +41,12 @@ NEWTON_STEPS = 20
 BISECTION_STEPS = 32
 SIGMA_W_MAX = 64.0  # critical_sigma_w searches [0, SIGMA_W_MAX]
 Q_TINY, Q_HUGE = 1e-30, 1e30  # chi reads q clipped to this range (see `chi`)
-MAX_DEPTH = 10_000
+# The theory's recursions are scalar and cheap: they follow far deeper stacks than any
+# network gradviz builds (gradviz.models.MAX_DEPTH), e.g. to show a slow approach to a fixed point.
+MAX_THEORY_DEPTH = 10_000
 
 
 # --------------------------------------------------------------------------- checks
-
-
-def _is_traced(value) -> bool:
-    return isinstance(value, jax.core.Tracer)
 
 
 def _check_nonnegative(what: str, value, allow_inf: bool = False):
@@ -56,7 +54,7 @@ def _check_nonnegative(what: str, value, allow_inf: bool = False):
     < 0 or NaN (or inf, unless `allow_inf`): ValueError naming the first such entry.
     Traced values are not checked. Making every number a float array up front means that
     1 and 1.0, or two different floats, reach the jitted code as the same type: no recompile."""
-    if _is_traced(value):
+    if is_traced(value):
         return jnp.asarray(value, dtype=float)
     try:
         array = np.asarray(value, dtype=float)
@@ -318,7 +316,7 @@ def gradient_depth_scale(sigma_w, sigma_b, activation: str, q=None) -> jax.Array
 
 
 def _profiles(depth, sigma_w, sigma_b, activation, input_mean_square, sigma_w_in):
-    depth = check_int_range("depth", depth, 1, MAX_DEPTH)
+    depth = check_int_range("depth", depth, 1, MAX_THEORY_DEPTH)
     sigma_w, sigma_b = _check_sigmas(sigma_w, sigma_b)
     input_mean_square = _check_nonnegative("input_mean_square", input_mean_square)
     sigma_w_in = sigma_w if sigma_w_in is None else _check_nonnegative("sigma_w_in", sigma_w_in)
@@ -328,7 +326,7 @@ def _profiles(depth, sigma_w, sigma_b, activation, input_mean_square, sigma_w_in
         sigma_w, sigma_b, sigma_w_in, input_mean_square, depth, activation_index(activation),
         n_layers,
     )
-    if not _is_traced(q):  # slicing with numpy: a jax slice would compile once per depth
+    if not is_traced(q):  # slicing with numpy: a jax slice would compile once per depth
         q, signal = np.asarray(q), np.asarray(signal)
     return q[..., :depth], signal[..., :depth]
 

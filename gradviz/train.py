@@ -39,20 +39,29 @@ import optax
 from jax import lax
 
 from gradviz.activations import ACTIVATIONS, activation_index
-from gradviz.flow import LOSSES, check_targets, loss_value, safe_norm
+
+# clip_flags is used here; the other clipping and runs names moved out of this module
+# and are re-exported for the notebooks and widgets (`gv.train.clip_fraction`, ...).
+from gradviz.clipping import (  # noqa: F401
+    ClipRecordState,
+    clip_flags,
+    clip_fraction,
+    clip_weights,
+    clipped_finite_steps,
+    record_clipping,
+)
+from gradviz.losses import LOSSES, check_targets, loss_value, safe_norm
 from gradviz.models import (
     check_mlp_input,
-    check_rnn_input,
     init_mlp,
-    init_rnn,
     mlp_depth,
     mlp_forward,
     mlp_options,
     mlp_readout,
-    rnn_cell,
-    rnn_forward,
 )
-from gradviz.validate import check_choice, check_int_range, check_positive
+from gradviz.rnn import check_rnn_input, init_rnn, rnn_cell, rnn_forward
+from gradviz.runs import Spread, across_runs, describe_runs, divergence_step  # noqa: F401
+from gradviz.validate import check_choice, check_int_range, check_transform
 
 MAX_STEPS = 1_000_000
 
@@ -103,97 +112,6 @@ def _first_true(flags: np.ndarray) -> int | None:
     return int(where[0]) if where.size else None
 
 
-# --------------------------------------------------------------------------- clipping
-
-
-class ClipRecordState(NamedTuple):
-    """State of a `record_clipping` transform: the inner transform's state, and whether
-    it changed the update at the last step."""
-
-    inner: Any
-    clipped: jax.Array  # () bool
-
-
-def record_clipping(clip: optax.GradientTransformation) -> optax.GradientTransformation:
-    """`clip` (e.g. optax.clip_by_global_norm(1.0) or optax.clip(0.1)), unchanged, except
-    that its state remembers whether it changed the update; the training log reads it.
-
-    "Changed" compares the update before and after `clip`, element by element (NaN equals
-    NaN). For clip_by_global_norm(c) that is: the norm of its input exceeded c; for
-    clip(c) (by value): some element of its input had |g| > c. The input is the raw
-    gradient when `clip` comes first in an optax.chain.
-    """
-    check_transform("clip", clip)
-
-    def init(params):
-        return ClipRecordState(clip.init(params), jnp.zeros((), bool))
-
-    def update(updates, state, params=None):
-        new_updates, inner = clip.update(updates, state.inner, params)
-        changed = jax.tree.map(_changed, updates, new_updates)
-        return new_updates, ClipRecordState(inner, jnp.any(jnp.stack(jax.tree.leaves(changed))))
-
-    return optax.GradientTransformation(init, update)
-
-
-def _changed(before: jax.Array, after: jax.Array) -> jax.Array:
-    """Whether any element differs, counting NaN as equal to NaN."""
-    same = (before == after) | (jnp.isnan(before) & jnp.isnan(after))
-    return ~jnp.all(same)
-
-
-def _clip_flags(opt_state) -> list[jax.Array]:
-    """The `clipped` flags of every record_clipping transform inside an optimizer state."""
-    is_record = lambda s: isinstance(s, ClipRecordState)  # noqa: E731
-    return [s.clipped for s in jax.tree.leaves(opt_state, is_leaf=is_record) if is_record(s)]
-
-
-def clip_fraction(log: TrainLog) -> float | np.ndarray:
-    """The fraction of steps at which clipping changed the update.
-
-    A float for one run; an array (runs,) for a log of several runs (from vmap).
-    """
-    if log.clipped is None:
-        raise ValueError(
-            "this run recorded no clipping: wrap the clipping transform, e.g. "
-            "optax.chain(record_clipping(optax.clip_by_global_norm(1.0)), optax.sgd(0.1))"
-        )
-    fraction = np.mean(np.asarray(log.clipped), axis=-1)
-    return float(fraction) if fraction.ndim == 0 else fraction
-
-
-def clipped_finite_steps(log: TrainLog) -> tuple[np.ndarray, np.ndarray]:
-    """How many of a run's finite steps (loss and gradients finite) clipping changed, and
-    how many finite steps there were: (clipped, finite), ints, or arrays (runs,) for a
-    log of several runs. A step whose gradient is NaN is neither clipped nor healthy,
-    so it is counted in neither: a run that diverged is not shown as one that rarely
-    clips."""
-    clip_fraction(log)  # the same ValueError when nothing was recorded
-    finite = ~np.asarray(log.nonfinite)
-    clipped = np.sum(np.asarray(log.clipped) & finite, axis=-1)
-    return clipped, np.sum(finite, axis=-1)
-
-
-def divergence_step(loss) -> int | None | np.ndarray:
-    """The step (0-based) from which a run's loss stays above its starting value or is
-    inf/NaN until the end: where it diverged. None (or -1 in the array form) for a run
-    whose last loss is finite and at most its first.
-
-    loss: (steps,) for one run, an int or None; (runs, steps), an int array (-1: did not
-    diverge).
-    """
-    loss = np.asarray(loss, dtype=np.float64)
-    above = ~(loss <= loss[..., :1])  # NaN compares False: inf/NaN counts as above
-    # the last step that is not above the start, + 1; 0 when every step is above it
-    steps = loss.shape[-1]
-    last_ok = steps - 1 - np.argmax(~above[..., ::-1], axis=-1)
-    last_ok = np.where(np.any(~above, axis=-1), last_ok, -1)
-    step = np.where(above[..., -1], last_ok + 1, -1)
-    if step.ndim == 0:
-        return None if step < 0 else int(step)
-    return step
-
-
 # --------------------------------------------------------------------------- the loop
 
 
@@ -222,7 +140,7 @@ def _train_loop(outputs_fn, grad_norms_fn, key, params, x, y, x_test, y_test, op
             xb, yb = x[rows], y[rows]
         (loss_, outputs), grads = jax.value_and_grad(objective, has_aux=True)(params, xb, yb)
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        flags = _clip_flags(opt_state)
+        flags = clip_flags(opt_state)
         record = {
             "loss": loss_,
             "accuracy": accuracy(outputs, yb),
@@ -377,16 +295,6 @@ def train_rnn(
     )
 
 
-def check_transform(what: str, transform) -> None:
-    """ValueError unless `transform` is an optax GradientTransformation."""
-    if not isinstance(transform, optax.GradientTransformation):
-        hint = " (call it: optax.sgd(0.1), not optax.sgd)" if callable(transform) else ""
-        raise ValueError(
-            f"{what} must be an optax GradientTransformation such as optax.sgd(0.1){hint}, "
-            f"got {transform!r}"
-        )
-
-
 def _check_training_set(x, y, out_dim, loss, optimizer, steps, batch_size) -> None:
     n = np.shape(x)[0]
     check_targets(y, n, out_dim, loss)
@@ -394,52 +302,6 @@ def _check_training_set(x, y, out_dim, loss, optimizer, steps, batch_size) -> No
     check_int_range("steps", steps, 1, MAX_STEPS)
     if batch_size is not None:
         check_int_range("batch_size", batch_size, 1, n)
-
-
-# --------------------------------------------------------------------------- chapter 3: fixes
-
-
-def clip_weights(limit: float) -> optax.GradientTransformation:
-    """Weight clipping: after the step, every parameter is clipped to [-limit, limit].
-
-    Unlike gradient clipping (optax.clip, optax.clip_by_global_norm), which bounds the
-    step, this bounds the weights themselves (as in the original Wasserstein GAN). Put it
-    last in an optax.chain, e.g. optax.chain(optax.sgd(0.1), clip_weights(0.5)): it turns
-    the update u into clip(p + u) - p, so it needs the parameters p.
-    """
-    limit = check_positive("weight clipping limit", limit)
-
-    def init(params):
-        return optax.EmptyState()
-
-    def update(updates, state, params=None):
-        if params is None:
-            raise ValueError("clip_weights needs the parameters: optimizer.update(g, s, params)")
-        clipped = jax.tree.map(lambda p, u: jnp.clip(p + u, -limit, limit) - p, params, updates)
-        return clipped, state
-
-    return optax.GradientTransformation(init, update)
-
-
-class Spread(NamedTuple):
-    """Mean and spread over runs (axis 0) of a recorded quantity; each field has the
-    shape of one run's values, e.g. (steps,)."""
-
-    mean: np.ndarray
-    std: np.ndarray
-    low: np.ndarray  # the smallest value over the runs
-    high: np.ndarray  # the largest
-
-
-def across_runs(values) -> Spread:
-    """Mean, standard deviation, min and max over the runs of values: (runs, ...).
-
-    A run that overflowed (inf/NaN) makes the mean NaN at those steps: it is not hidden.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim < 1 or values.shape[0] < 1:
-        raise ValueError(f"values must have a leading runs axis, got shape {values.shape}")
-    return Spread(values.mean(0), values.std(0), values.min(0), values.max(0))
 
 
 def _seed_keys(keys) -> jax.Array:
@@ -519,28 +381,3 @@ def params_out_dim(y, loss: str) -> int:
     if loss == "cross_entropy":
         return int(np.max(np.asarray(y))) + 1
     return int(np.shape(y)[-1])
-
-
-def describe_runs(log: TrainLog) -> str:
-    """One line on a log of several runs (leading runs axis): the last step's training
-    loss and accuracy (test accuracy when recorded), as mean ± standard deviation over
-    the runs with the range, and how many runs hit inf/NaN."""
-    parts = []
-    fields = [("training loss", log.loss)]
-    if log.test_loss is not None:
-        fields.append(("test loss", log.test_loss))
-    if log.test_accuracy is not None:
-        fields.append(("test accuracy", log.test_accuracy))
-    elif log.accuracy is not None:
-        fields.append(("training accuracy", log.accuracy))
-    for name, values in fields:
-        values = np.asarray(values)
-        if values.ndim != 2:
-            raise ValueError("describe_runs needs a log of several runs (from jax.vmap), "
-                             f"got {name} of shape {values.shape}")
-        last = across_runs(values[:, -1])
-        parts.append(f"{name} {last.mean:.3g} ± {last.std:.2g} ({last.low:.3g} to {last.high:.3g})")
-    overflowed = sum(step is not None for step in log.first_nonfinite_step)
-    runs = np.shape(log.loss)[0]
-    tail = f"; {overflowed} of {runs} runs hit inf/NaN" if overflowed else ""
-    return ", ".join(parts) + tail

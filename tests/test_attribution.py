@@ -10,14 +10,18 @@ import scipy.stats
 import gradviz as gv
 from gradviz import attribution
 from gradviz.attribution import (
-    METHODS,
-    completeness_delta,
     input_x_gradient,
-    integrated_gradients,
     occlusion,
-    quadrature,
     saliency,
     smoothgrad,
+)
+from gradviz.integrated import (
+    METHODS,
+    Quadrature,
+    completeness_delta,
+    integrated_gradients,
+    path_integral,
+    quadrature,
 )
 
 KEY = jax.random.PRNGKey(0)
@@ -503,3 +507,11 @@ def test_input_x_gradient_is_complete_for_a_bias_free_relu_network():
     f = attribution.class_logit(params, 2, "relu")
     assert float(input_x_gradient(f, x).sum()) == pytest.approx(float(f(x) - f(0 * x)),
                                                                 rel=1e-5, abs=1e-6)
+
+
+def test_path_integral_of_a_linear_function_is_exact_for_any_rule_summing_to_one():
+    w = jnp.array([0.5, -2.0, 3.0])
+    x, base = jnp.array([1.0, 2.0, -1.0]), jnp.array([0.5, 0.0, 0.0])
+    rule = Quadrature(np.array([0.1, 0.7, 0.9]), np.array([0.2, 0.5, 0.3]))
+    np.testing.assert_allclose(path_integral(lambda v: v @ w, x, base, rule), (x - base) * w,
+                               rtol=1e-6)

@@ -10,11 +10,12 @@ from reference import ACTS
 
 import gradviz as gv
 from gradviz import theory
+from gradviz.clipping import clip_weights
 from gradviz.compiles import count_compiles
-from gradviz.flow import jacobian_spectra, phase_diagram, scale_mlp
+from gradviz.isometry import jacobian_spectra
+from gradviz.phase import phase_diagram, scale_mlp
+from gradviz.runs import across_runs
 from gradviz.train import (
-    across_runs,
-    clip_weights,
     params_out_dim,
     train_mlp,
     train_mlp_seeds,
@@ -159,7 +160,7 @@ def test_clip_weights_keeps_every_weight_in_range_and_equals_a_projected_step():
     largest = max(float(jnp.abs(p).max()) for p in jax.tree.leaves(log.params))
     assert largest == pytest.approx(limit, rel=1e-6) or largest < limit  # float32 rounding
     # one step by hand: sgd, then clip each weight to [-limit, limit]
-    grads = jax.grad(lambda p: gv.flow.loss_value(gv.apply_mlp(p, X), Y, "cross_entropy"))(params)
+    grads = jax.grad(lambda p: gv.losses.loss_value(gv.apply_mlp(p, X), Y, "cross_entropy"))(params)
     updates, _ = optimizer.update(grads, optimizer.init(params), params)
     stepped = optax.apply_updates(params, updates)
     want = jax.tree.map(lambda p, g: np.clip(p - 0.5 * g, -limit, limit), params, grads)
@@ -215,13 +216,13 @@ def test_train_rnn_seeds_equals_a_loop_of_init_and_train():
 def test_describe_runs_states_the_last_step_over_the_runs():
     keys = jax.random.split(KEY, 3)
     many = train_mlp_seeds(keys, X, Y, SGD, 10, width=16, depth=3, x_test=X[:8], y_test=Y[:8])
-    text = gv.train.describe_runs(many)
+    text = gv.runs.describe_runs(many)
     accuracy = np.asarray(many.test_accuracy[:, -1])
     assert f"test accuracy {accuracy.mean():.3g} ± {accuracy.std():.2g}" in text
     assert f"({accuracy.min():.3g} to {accuracy.max():.3g})" in text
     assert "inf/NaN" not in text
     with pytest.raises(ValueError, match="several runs"):
-        gv.train.describe_runs(train_mlp(KEY, gv.init_mlp(KEY, 8, 16, 3, 4), X, Y, SGD, 10))
+        gv.runs.describe_runs(train_mlp(KEY, gv.init_mlp(KEY, 8, 16, 3, 4), X, Y, SGD, 10))
 
 
 # --------------------------------------------------------------------------- accurate spectra
@@ -317,7 +318,7 @@ def test_jacobian_spectra_are_float64_and_resolve_the_smallest_singular_value():
 
 
 def test_measured_edge_interpolates_the_crossing_of_zero():
-    from gradviz.flow import PhaseDiagram
+    from gradviz.phase import PhaseDiagram
 
     sigma_ws, sigma_bs = np.array([0.5, 1.0, 1.5, 2.0]), np.array([0.0, 1.0])
     # log gain = sigma_w - 1 - 0.4 sigma_b: crosses 0 at sigma_w = 1 + 0.4 sigma_b

@@ -234,10 +234,10 @@ def test_moving_any_control_never_recompiles():
 def test_rnn_controls_never_recompile():
     xs = jax.random.normal(KEY, (8, 50, 4))
     y = jnp.ones((8, 1))
-    for cell in gv.models.RNN_CELLS:
+    for cell in gv.rnn.RNN_CELLS:
         gv.rnn_gradient_flow(gv.init_rnn(KEY, 4, 16, 1, cell=cell), xs, y)
     with count_compiles() as log:
-        for cell, scale in itertools.product(gv.models.RNN_CELLS, (0.5, 1.0, 2.0)):
+        for cell, scale in itertools.product(gv.rnn.RNN_CELLS, (0.5, 1.0, 2.0)):
             params = gv.init_rnn(KEY, 4, 16, 1, cell=cell, recurrent_scale=scale,
                                  update_gate_bias=scale)
             for activation in ("tanh", "relu", "linear"):

@@ -6,7 +6,7 @@ from jax.test_util import check_grads
 from reference import mlp_hidden, mlp_loss, rnn_hidden
 
 import gradviz as gv
-from gradviz.flow import loss_value
+from gradviz.losses import loss_value
 
 KEY = jax.random.PRNGKey(0)
 X = jax.random.normal(jax.random.PRNGKey(1), (16, 5))
@@ -181,11 +181,11 @@ def test_gru_update_gates_match_the_step_by_step_gates():
     previous = jnp.concatenate([jnp.zeros_like(states[:1]), states[:-1]])
     want = jax.nn.sigmoid(jnp.einsum("bti,ih->tbh", xs, params["W_xz"])
                           + previous @ params["W_hz"] + params["b_z"])
-    got = gv.models.gru_update_gates(params, xs)
+    got = gv.rnn.gru_update_gates(params, xs)
     assert got.shape == (4, 7, 6)
     np.testing.assert_allclose(got, jnp.swapaxes(want, 0, 1), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="needs GRU parameters"):
-        gv.models.gru_update_gates(gv.init_rnn(KEY, 3, 6, 2), xs)
+        gv.rnn.gru_update_gates(gv.init_rnn(KEY, 3, 6, 2), xs)
 
 
 # --------------------------------------------------------------------------- public building blocks

@@ -10,16 +10,10 @@ import pytest
 from reference import mlp_hidden, mlp_loss, rnn_loss
 
 import gradviz as gv
+from gradviz.clipping import clip_fraction, clipped_finite_steps, record_clipping
 from gradviz.compiles import count_compiles
-from gradviz.train import (
-    TrainLog,
-    clip_fraction,
-    clipped_finite_steps,
-    divergence_step,
-    record_clipping,
-    train_mlp,
-    train_rnn,
-)
+from gradviz.runs import divergence_step
+from gradviz.train import TrainLog, train_mlp, train_rnn
 
 KEY = jax.random.PRNGKey(0)
 X = jax.random.normal(jax.random.PRNGKey(1), (32, 8))
