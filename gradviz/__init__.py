@@ -1,9 +1,9 @@
 """gradviz: see, fix, check and explain the gradients of deep networks.
 
 The core (activations, init, models, rnn, losses, flow, theory, phase, isometry, train,
-clipping, runs, gradcheck, attribution, integrated, data, examples, exercises) is plain
-JAX: importable without matplotlib or ipywidgets, and jitted so that moving a notebook
-slider never recompiles. `gradviz.plots` and `gradviz.widgets` draw on top of it.
+clipping, runs, gradcheck, attribution, integrated, data, examples, summaries, exercises)
+is plain JAX: importable without matplotlib or ipywidgets, and jitted so that moving a
+notebook slider never recompiles. `gradviz.plots` and `gradviz.widgets` draw on top of it.
 """
 
 from gradviz import (
@@ -20,6 +20,7 @@ from gradviz import (
     phase,
     rnn,
     runs,
+    summaries,
     theory,
     train,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "phase",
     "rnn",
     "runs",
+    "summaries",
     "theory",
     "train",
     "apply_rnn",
