@@ -29,7 +29,7 @@ class StepSizeExplorer(Explorer):
     f(params, *args) -> scalar, params and args.
     """
 
-    EPS = np.logspace(-12, 0, 49)
+    EPS = _gradcheck.EPS_GRID  # the steps step_size_sweep uses
 
     def __init__(self, eps=1e-5, dtype="float64", f=None, params=None, args=()):
         check_float_range("eps", eps, float(self.EPS[0]), float(self.EPS[-1]))
