@@ -59,11 +59,16 @@ def flow_summary(stats: FlowStats) -> str:
         else:
             why = "it fell below the smallest float32 number (underflow)"
         return f"The signal is exactly 0 at layer {layer} and below: {why}."
-    total = signal[0] / signal[-1]
-    factor = gain_per_layer(signal)
-    verb = "shrinks" if factor < 1 else "grows"
+    verb, factor, total = _change_per_step(signal)
     return (f"Going back one layer, the signal {verb} {factor:.2f}x; "
             f"layer 1 gets {total:.1e} of layer {depth}'s signal.")
+
+def _change_per_step(signal: np.ndarray) -> tuple[str, float, float]:
+    """("shrinks" or "grows", gain per layer/step, first / last) of a finite, nonzero
+    backward signal (n,)."""
+    factor = gain_per_layer(signal)
+    return ("shrinks" if factor < 1 else "grows"), factor, signal[0] / signal[-1]
+
 
 def where_not_drawn(name: str, values) -> str:
     """'name: inf/NaN at layers ..., 0 at layers ...' where a log axis cannot draw values:
@@ -146,9 +151,7 @@ def rnn_summary(stats, cell: str, scale: float) -> str:
         return f"{name}: overflow ({overflow_message(stats, 'step')})."
     if len(signal) < 2 or signal[-1] == 0:
         return f"{name}."
-    total = signal[0] / signal[-1]
-    factor = gain_per_layer(signal)
-    verb = "shrinks" if factor < 1 else "grows"
+    verb, factor, total = _change_per_step(signal)
     return (f"{name}: going back one step the gradient {verb} {factor:.2f}x; "
             f"step 1 gets {total:.1e} of step {len(signal)}'s gradient.")
 
