@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from gradviz import exercises
-from gradviz.exercises import ch1, ch2
+from gradviz.exercises import base, ch1, ch2
 
 
 def test_vanishing_depth_is_where_the_ratio_crosses():
@@ -81,3 +81,97 @@ def test_every_chapter_lists_its_exercises_once_and_the_registry_keeps_them_all(
         assert all(e.name.startswith(prefix + "_") for e in module.EXERCISES)
     with pytest.raises(ValueError, match="two exercises are called 'ch1_gru_bias'"):
         base.registry(ch1.EXERCISES, ch1.EXERCISES[-1:])
+
+
+# ------------------------------------------------------------------ coding exercises
+
+def _square_cases():
+    rng = np.random.default_rng(0)
+    return [{"x": rng.normal(size=3)}, {"x": np.array([0.0, -2.0])}]
+
+
+SQUARE = base.CodeExercise(
+    name="toy_square", task="square(x) returns x**2, elementwise.", hint="Multiply.",
+    reference=lambda x: x**2, cases=_square_cases, because="x**2 it is.")
+
+
+def test_a_right_function_passes_every_input():
+    feedback = base.judge_code(SQUARE, lambda x: x * x)
+    assert feedback and feedback.message == "Right on all 2 inputs: x**2 it is."
+    import jax.numpy as jnp
+    assert base.judge_code(SQUARE, lambda x: jnp.square(jnp.asarray(x, jnp.float32)))
+
+
+def test_an_untouched_stub_is_not_attempted_yet_without_an_error():
+    def stub(x):
+        ...
+
+    def raises(x):
+        raise NotImplementedError
+
+    for function in (stub, raises):
+        feedback = base.judge_code(SQUARE, function)
+        assert not feedback and feedback.message.startswith("Not attempted yet")
+        assert SQUARE.task in feedback.message
+    assert base.judge_code(SQUARE, None).message.startswith("No answer yet")
+    assert base.judge_code(SQUARE, 4).message.startswith("Expected a function, got a number")
+
+
+def test_a_wrong_function_is_told_the_input_expected_and_got():
+    feedback = base.judge_code(SQUARE, lambda x: 2 * x)
+    assert not feedback
+    assert feedback.message.startswith("On input x=[")
+    assert "expected [" in feedback.message and "got [" in feedback.message
+    assert "gv.exercises.hint('toy_square')" in feedback.message
+    # the first case passes with abs (all x squared are >= 0), the second is caught
+    shape = base.judge_code(SQUARE, lambda x: (x**2)[:, None])
+    assert "expected shape (3,), got shape (3, 1)" in shape.message
+    raised = base.judge_code(SQUARE, lambda x: x.nope)
+    assert "your function raised AttributeError" in raised.message
+    form = base.judge_code(SQUARE, lambda x: (x**2, x))
+    assert "expected an array of shape (3,), got a tuple of 2" in form.message
+
+
+def test_outputs_with_several_parts_are_compared_part_by_part():
+    pair = base.CodeExercise(
+        name="toy_pair", task="pair(a) returns {'sum': a.sum(), 'max': a.max()}.", hint="",
+        reference=lambda a: {"sum": a.sum(), "max": a.max()},
+        cases=lambda: [{"a": np.arange(4.0)}], because="")
+    assert base.judge_code(pair, lambda a: {"max": a.max(), "sum": a.sum()})
+    wrong = base.judge_code(pair, lambda a: {"max": a.max(), "sum": a.mean()})
+    assert "expected in ['sum'] 6, got 1.5" in wrong.message
+    keys = base.judge_code(pair, lambda a: {"total": a.sum(), "max": a.max()})
+    assert "expected a dict with keys ['max', 'sum'], got a dict with keys" in keys.message
+
+
+def test_every_coding_exercise_accepts_its_reference_and_reports_a_stub():
+    code = [e for e in exercises.EXERCISES.values() if isinstance(e, base.CodeExercise)]
+    for exercise in code:
+        assert exercises.check(exercise.name, exercise.reference), exercise.name
+
+        def stub(*args):
+            ...
+
+        assert exercises.check(exercise.name, stub).message.startswith("Not attempted yet")
+
+
+def test_a_reveal_prints_nothing_until_clicked_and_fails_loudly():
+    from gradviz.claims import ClaimFailed, claim
+    from gradviz.widgets.reveals import Reveal, reveal
+
+    shown = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("gradviz.widgets.reveals.display", shown.append)
+        with reveal("Show the answer"):
+            print("42")
+            claim("the answer is positive", True)
+    (button,) = shown
+    assert isinstance(button, Reveal) and button.output.outputs == ()
+    assert "Show the answer: a button" in repr(button)
+    button.button.click()
+    assert button.output.outputs[0]["text"] == "42\n✓ the answer is positive\n"
+    assert button.button.disabled
+    with pytest.raises(ClaimFailed), reveal("Show"):
+        claim("one is two", False)
+    with pytest.raises(ValueError, match="label must say"):
+        Reveal("", "text")

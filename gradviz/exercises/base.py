@@ -1,10 +1,16 @@
-"""The machinery of checked exercises: an `Exercise` knows its question, its hint, how to
-compute the true answer live, and which answers to accept; `judge` turns an answer into
-`Feedback`. The chapters' lists are gathered into one registry by `registry`.
+"""The machinery of checked exercises. An `Exercise` asks for a number or a word: it knows
+its question, its hint, how to compute the true answer live, and which answers to accept;
+`judge` turns an answer into `Feedback`. A `CodeExercise` asks for a function: `judge_code`
+calls the learner's function and the reference on the same inputs (made with a fixed
+seed) and says on which input they first disagree. The chapters' lists are gathered into
+one registry by `registry`.
 """
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+import jax
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -31,9 +37,29 @@ class Exercise:
     because: Callable[[object], str]  # why, shown with a right answer
 
 
-def registry(*chapters: Iterable[Exercise]) -> dict[str, Exercise]:
+@dataclass(frozen=True)
+class CodeExercise:
+    """Complete a function; it is checked against `reference` on every input of `cases()`.
+
+    cases() returns a list of {argument name: value}, made with a fixed seed; the learner's
+    function is called with the values in that order, the reference with the names. An
+    output may be a number, an array or a tuple/dict of them: each leaf must have the
+    reference's shape and agree within rtol/atol (np.allclose).
+    """
+
+    name: str
+    task: str  # what the function must compute, e.g. "sigmoid_derivative(s) returns ..."
+    hint: str
+    reference: Callable
+    cases: Callable[[], list[dict]]
+    because: str  # what a right function shows, printed with "Right"
+    rtol: float = 1e-5
+    atol: float = 1e-8
+
+
+def registry(*chapters: Iterable[Exercise | CodeExercise]) -> dict[str, Exercise | CodeExercise]:
     """name -> Exercise for every exercise of the chapters, in their order; names are unique."""
-    exercises: dict[str, Exercise] = {}
+    exercises: dict[str, Exercise | CodeExercise] = {}
     for chapter in chapters:
         for exercise in chapter:
             if exercise.name in exercises:
@@ -42,7 +68,7 @@ def registry(*chapters: Iterable[Exercise]) -> dict[str, Exercise]:
     return exercises
 
 
-def find(exercises: dict[str, Exercise], name: str) -> Exercise:
+def find(exercises: dict, name: str) -> Exercise | CodeExercise:
     """The exercise called `name`; ValueError listing the names if there is none."""
     if name not in exercises:
         raise ValueError(f"unknown exercise {name!r}; expected one of: {', '.join(exercises)}")
@@ -62,3 +88,89 @@ def judge(exercise: Exercise, answer) -> Feedback:
     if right:
         return Feedback(True, f"Right: {exercise.because(truth)}")
     return Feedback(False, f"Not quite. Hint: {exercise.hint}")
+
+
+def _form(value) -> str:
+    """A few words for what `value` is: "a tuple of 2", "a dict with keys ['b', 'w']",
+    "an array of shape (3,)", "a number", "None"."""
+    if value is None:
+        return "None"
+    if isinstance(value, tuple | list):
+        return f"a {type(value).__name__} of {len(value)}"
+    if isinstance(value, dict):
+        return f"a dict with keys {sorted(value)}"
+    shape = np.shape(value)
+    return f"an array of shape {shape}" if shape else "a number"
+
+
+def _show(value) -> str:
+    """An array or number with 4 significant digits, long arrays shortened."""
+    return np.array2string(np.asarray(value, dtype=np.float64), threshold=8, edgeitems=3,
+                           separator=", ", formatter={"float_kind": lambda v: f"{v:.4g}"})
+
+
+def _show_input(value) -> str:
+    """An argument as a message shows it: numbers and arrays by `_show`, dicts and tuples
+    part by part, anything else (a name, a function) by repr."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_show_input(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, tuple | list):
+        return "(" + ", ".join(_show_input(v) for v in value) + ")"
+    if isinstance(value, int | float | np.number | np.ndarray | jax.Array) \
+            and not isinstance(value, bool):
+        return _show(value)
+    return repr(value)
+
+
+def _difference(got, expected, rtol: float, atol: float) -> str | None:
+    """Where `got` differs from `expected` (a sentence), or None where it agrees."""
+    expected_leaves = jax.tree_util.tree_flatten_with_path(expected)[0]
+    expected_tree = jax.tree.structure(expected)
+    try:
+        got_tree = jax.tree.structure(got)
+        same_form = got_tree == expected_tree
+    except TypeError:
+        same_form = False
+    if not same_form:
+        return f"expected {_form(expected)}, got {_form(got)}"
+    for (path, want), have in zip(expected_leaves, jax.tree.leaves(got), strict=True):
+        where = f" in {jax.tree_util.keystr(path)}" if path else ""
+        try:
+            have = np.asarray(have, dtype=np.float64)
+        except (TypeError, ValueError):
+            return f"expected numbers{where}, got {have!r}"
+        want = np.asarray(want, dtype=np.float64)
+        if have.shape != want.shape:
+            return f"expected shape {want.shape}{where}, got shape {have.shape}"
+        if not np.allclose(have, want, rtol=rtol, atol=atol, equal_nan=True):
+            return f"expected{where} {_show(want)}, got {_show(have)}"
+    return None
+
+
+def judge_code(exercise: CodeExercise, function) -> Feedback:
+    """Call `function` on each of the exercise's inputs and compare it with the reference.
+    An untouched stub (a body of `...`, `pass` or `raise NotImplementedError`) is "not
+    attempted yet", not an error; a wrong function is told the first input it gets wrong,
+    with what was expected and what it returned."""
+    if function is None or function is ...:
+        return Feedback(False, f"No answer yet. {exercise.task}\nHint: {exercise.hint}")
+    if not callable(function):
+        return Feedback(False, f"Expected a function, got {_form(function)}. {exercise.task}")
+    ask = f"\nFor a hint: gv.exercises.hint({exercise.name!r})"
+    cases = exercise.cases()
+    for number, case in enumerate(cases):
+        shown = ", ".join(f"{name}={_show_input(value)}" for name, value in case.items())
+        try:
+            got = function(*case.values())
+        except NotImplementedError:
+            got = None
+        except Exception as error:  # the learner's bug, reported with its input
+            return Feedback(False, f"On input {shown} your function raised "
+                                   f"{type(error).__name__}: {error}{ask}")
+        if got is None and number == 0:
+            return Feedback(False, f"Not attempted yet: complete the function, then run "
+                                   f"this cell again. {exercise.task}")
+        problem = _difference(got, exercise.reference(**case), exercise.rtol, exercise.atol)
+        if problem:
+            return Feedback(False, f"On input {shown}: {problem}.{ask}")
+    return Feedback(True, f"Right on all {len(cases)} inputs: {exercise.because}")

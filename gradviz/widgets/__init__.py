@@ -11,6 +11,7 @@ backends, Colab) the same controls redraw a static image inside an Output widget
     isometry.py      IsometryExplorer        steps.py     StepSizeExplorer
     attribution.py   AttributionExplorer     completeness.py  CompletenessExplorer
     training.py      TrainingExplorer
+    reveals.py       reveal: the answer to a "predict, then look" prompt, behind a button
 """
 
 from gradviz.widgets.attribution import MAP_KINDS, MAP_TITLES, AttributionExplorer
@@ -28,6 +29,7 @@ from gradviz.widgets.completeness import CompletenessExplorer
 from gradviz.widgets.flow import MODELS, WIDTHS, FlowExplorer
 from gradviz.widgets.isometry import IsometryExplorer
 from gradviz.widgets.phase import PhaseDiagramExplorer
+from gradviz.widgets.reveals import Reveal, reveal
 from gradviz.widgets.rnn import RNNExplorer
 from gradviz.widgets.steps import StepSizeExplorer
 from gradviz.widgets.training import TrainingExplorer
@@ -35,7 +37,7 @@ from gradviz.widgets.training import TrainingExplorer
 __all__ = [
     "CLIP_METHODS", "MAP_KINDS", "MAP_TITLES", "MAX_DEPTH", "MODELS", "WIDTHS",
     "AttributionExplorer", "ClipExplorer", "CompletenessExplorer", "Explorer",
-    "FlowExplorer", "IsometryExplorer", "PhaseDiagramExplorer", "RNNExplorer",
+    "FlowExplorer", "IsometryExplorer", "PhaseDiagramExplorer", "RNNExplorer", "Reveal",
     "StepSizeExplorer", "TrainingExplorer", "in_kernel", "log_slider", "make_figure",
-    "use_live_figures", "uses_ipympl",
+    "reveal", "use_live_figures", "uses_ipympl",
 ]
