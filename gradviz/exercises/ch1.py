@@ -10,7 +10,8 @@ import numpy as np
 from gradviz.data import adding_problem, digits
 from gradviz.exercises.base import Exercise
 from gradviz.flow import gradient_flow, rnn_gradient_flow
-from gradviz.models import init_mlp, init_rnn
+from gradviz.models import init_mlp
+from gradviz.rnn import init_rnn
 
 
 @cache
