@@ -27,8 +27,8 @@ from jax.flatten_util import ravel_pytree  # noqa: E402
 
 import gradviz as gv  # noqa: E402
 from gradviz.compiles import count_compiles  # noqa: E402
-from gradviz.flow import loss_value  # noqa: E402
 from gradviz.gradcheck import DEFAULT_EPS, check_gradients, check_mlp_layers  # noqa: E402
+from gradviz.losses import loss_value  # noqa: E402
 
 IN_DIM, WIDTH, DEPTH, CLASSES, BATCH = 20, 56, 2, 10, 64
 DEEP_IN, DEEP_WIDTH, DEEP_DEPTH, DEEP_BATCH = 64, 64, 20, 32

@@ -1,6 +1,6 @@
 """How long does the edge-of-chaos phase diagram take? Prints figures; it is not a test.
 
-`gradviz.flow.phase_diagram` measures the log gain per layer of the backpropagated
+`gradviz.phase.phase_diagram` measures the log gain per layer of the backpropagated
 signal for every (sigma_b, sigma_w) of a grid of MLPs at initialisation, in one jitted,
 doubly vmapped pass. Printed: the grid size, the first call (compile + run), later calls
 (run only, median), the same grid with another activation (no compile), and the same
@@ -21,7 +21,7 @@ from flow_speed import timed  # noqa: E402  (benchmarks/ is on sys.path when run
 
 import gradviz as gv  # noqa: E402
 from gradviz.compiles import count_compiles  # noqa: E402
-from gradviz.flow import phase_diagram, scale_mlp  # noqa: E402
+from gradviz.phase import phase_diagram, scale_mlp  # noqa: E402
 
 
 def main() -> None:

@@ -34,8 +34,9 @@ from jax import lax
 
 from gradviz.activations import derivative, get_activation
 
-# integrated gradients live in gradviz.integrated; these names are re-exported so that
-# `gradviz.attribution` keeps offering every attribution method in one place.
+# A deliberate facade (the only one outside the packages' __init__s; tests/test_layering
+# knows it): integrated gradients live in gradviz.integrated, and their names are offered
+# here too, so that `gradviz.attribution` holds every attribution method in one place.
 from gradviz.integrated import (  # noqa: F401
     MAX_STEPS,
     METHODS,

@@ -14,17 +14,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from gradviz.clipping import clipped_finite_steps, record_clipping
 from gradviz.data import adding_problem
-from gradviz.flow import loss_value
-from gradviz.models import apply_rnn, init_rnn
-from gradviz.train import clipped_finite_steps, divergence_step, record_clipping, train_rnn
+from gradviz.losses import loss_value
+from gradviz.rnn import apply_rnn, init_rnn
+from gradviz.runs import divergence_step
+from gradviz.train import train_rnn
 
 CLIP_METHODS = {"value": optax.clip, "global norm": optax.clip_by_global_norm}
 CLIP_THRESHOLDS = np.logspace(-2, 2, 17)  # the clip explorer's slider
 
 
 def first_gradient(params: dict, xs: jax.Array, y: jax.Array, activation: str) -> dict:
-    """The gradient of the MSE of an RNN (gradviz.models.apply_rnn) on xs: (batch, T, 2),
+    """The gradient of the MSE of an RNN (gradviz.rnn.apply_rnn) on xs: (batch, T, 2),
     y: (batch, 1) at params: a tree shaped like params."""
     return jax.grad(lambda p: loss_value(apply_rnn(p, xs, activation), y, "mse"))(params)
 
@@ -56,7 +58,7 @@ class ClipExperiment(NamedTuple):
 
 def clip_experiment(thresholds=CLIP_THRESHOLDS, activation="linear", recurrent_scale=1.1,
                     lr=0.01, steps=200, length=30, hidden=16, seed=0) -> ClipExperiment:
-    """A vanilla RNN (gradviz.models.init_rnn; hidden units, recurrent scale) learns the
+    """A vanilla RNN (gradviz.rnn.init_rnn; hidden units, recurrent scale) learns the
     adding problem (512 sequences of `length`) with plain SGD (batches of 64) for `steps`
     steps: once without clipping, and per clipping method once per threshold (one vmapped
     run over thresholds: (k,)); plus the first gradient (on the first 64 sequences)

@@ -14,7 +14,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from gradviz import isometry as _isometry
 from gradviz.activations import activation_index, with_activation
 from gradviz.losses import check_targets, loss_value, safe_norm
 from gradviz.models import (
@@ -325,26 +324,3 @@ def loss_slice(loss_fn, params, direction, alphas) -> LossSlice:
 
     loss, slope = jax.jit(jax.vmap(jax.value_and_grad(along)))(jnp.asarray(alphas))
     return LossSlice(alphas, np.asarray(loss), np.asarray(slope))
-
-
-# --------------------------------------------------------------------------- moved names
-
-# The phase diagram now lives in gradviz.phase, which builds on mlp_flow_arrays here; its
-# names stay importable from gradviz.flow (looked up on first use, so that neither module
-# imports the other at import time) for code written against this module: the widgets
-# until they are split (#13), benchmarks/phase_diagram.py and the notebooks.
-_MOVED_TO_PHASE = ("PhaseDiagram", "phase_diagram", "scale_mlp")
-
-
-def __getattr__(name: str):
-    if name in _MOVED_TO_PHASE:
-        from gradviz import phase
-
-        return getattr(phase, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# Jacobian spectra (dynamical isometry) live in gradviz.isometry; these names stay here
-# for code written against gradviz.flow.
-JacobianSpectra = _isometry.JacobianSpectra
-jacobian_spectra = _isometry.jacobian_spectra

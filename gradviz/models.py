@@ -247,20 +247,3 @@ def _apply_mlp(params, x, act_index, residual, norm, depth):
         return mlp_readout(params, h)
 
     return with_activation(act_index, forward)
-
-
-# --------------------------------------------------------------------------- moved names
-
-# The RNN and GRU now live in gradviz.rnn, which builds on this module; their names stay
-# importable from gradviz.models (looked up on first use, so that neither module imports
-# the other at import time) for the widgets until they are split (#13) and the notebooks.
-_MOVED_TO_RNN = ("RNN_CELLS", "MAX_LENGTH", "init_rnn", "apply_rnn", "rnn_cell", "rnn_forward",
-                 "gru_update_gates", "check_rnn_input", "resolve_length")
-
-
-def __getattr__(name: str):
-    if name in _MOVED_TO_RNN:
-        from gradviz import rnn
-
-        return getattr(rnn, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,7 @@ every step; otherwise step t draws `batch_size` distinct examples at random, wit
 Overflow does not stop anything: a step whose loss or gradients are inf/NaN is marked in
 `nonfinite`, training carries on, and NaN parameters stay NaN from then on.
 
-To record clipping, wrap the clipping transform with `record_clipping`::
+To record clipping, wrap the clipping transform with `gradviz.clipping.record_clipping`::
 
     optimizer = optax.chain(record_clipping(optax.clip_by_global_norm(1.0)), optax.sgd(0.1))
 
@@ -39,17 +39,7 @@ import optax
 from jax import lax
 
 from gradviz.activations import ACTIVATIONS, activation_index
-
-# clip_flags is used here; the other clipping and runs names moved out of this module
-# and are re-exported for the notebooks and widgets (`gv.train.clip_fraction`, ...).
-from gradviz.clipping import (  # noqa: F401
-    ClipRecordState,
-    clip_flags,
-    clip_fraction,
-    clip_weights,
-    clipped_finite_steps,
-    record_clipping,
-)
+from gradviz.clipping import clip_flags
 from gradviz.losses import LOSSES, check_targets, loss_value, safe_norm
 from gradviz.models import (
     check_mlp_input,
@@ -60,7 +50,6 @@ from gradviz.models import (
     mlp_readout,
 )
 from gradviz.rnn import check_rnn_input, init_rnn, rnn_cell, rnn_forward
-from gradviz.runs import Spread, across_runs, describe_runs, divergence_step  # noqa: F401
 from gradviz.validate import check_choice, check_int_range, check_transform
 
 MAX_STEPS = 1_000_000
@@ -72,7 +61,7 @@ class TrainLog(NamedTuple):
     A run under `jax.vmap` gives the same fields with a leading runs axis.
     """
 
-    loss: jax.Array  # (steps,) loss on step t's batch (gradviz.flow.loss_value), before update t+1
+    loss: jax.Array  # (steps,) loss on step t's batch (losses.loss_value), before update t+1
     accuracy: jax.Array | None  # (steps,) fraction of the batch classified right; None for mse
     test_loss: jax.Array | None  # (steps,) loss on the whole test set; None without one
     test_accuracy: jax.Array | None  # (steps,) None without a test set, or for mse
@@ -242,7 +231,7 @@ def train_mlp(
     """Train an MLP (gradviz.init_mlp's params) for `steps` steps of `optimizer`.
 
     x: (n, in_dim); y: integer labels (n,) for "cross_entropy" or targets (n, out_dim)
-    for "mse" (whose loss is half the squared error, as in gradviz.flow.loss_value). The
+    for "mse" (whose loss is half the squared error, as in gradviz.losses.loss_value). The
     test set, if given, has the same form and is evaluated at every step (batch norm uses
     its statistics). `key` draws the minibatches (unused at full batch). Works under
     jax.vmap over key and params. Every hidden layer is trained; layer_grad_norm has one

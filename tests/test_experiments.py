@@ -5,10 +5,11 @@ import numpy as np
 import optax
 import pytest
 
+from gradviz.clipping import record_clipping
 from gradviz.data import adding_problem
 from gradviz.experiments import CLIP_METHODS, clip_experiment, clipped_gradient, first_gradient
-from gradviz.models import init_rnn
-from gradviz.train import record_clipping, train_rnn
+from gradviz.rnn import init_rnn
+from gradviz.train import train_rnn
 
 THRESHOLDS = np.array([0.01, 1.0, 100.0])
 

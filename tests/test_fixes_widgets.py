@@ -9,7 +9,8 @@ import pytest
 import gradviz as gv
 from gradviz import theory
 from gradviz.compiles import count_compiles
-from gradviz.flow import jacobian_spectra, scale_mlp
+from gradviz.isometry import jacobian_spectra
+from gradviz.phase import scale_mlp
 from gradviz.summaries import critical_band, phase_summary
 from gradviz.widgets import IsometryExplorer, PhaseDiagramExplorer
 

@@ -13,7 +13,6 @@ from jax.test_util import check_grads
 import gradviz as gv
 from gradviz.compiles import count_compiles
 from gradviz.examples import two_layer_backward, two_layer_example, two_layer_loss
-from gradviz.flow import loss_value
 from gradviz.gradcheck import (
     BANDS,
     check_gradients,
@@ -22,6 +21,7 @@ from gradviz.gradcheck import (
     step_size_sweep,
     verdict,
 )
+from gradviz.losses import loss_value
 
 KEY = jax.random.PRNGKey(0)
 

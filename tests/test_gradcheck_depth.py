@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import gradviz as gv
-from gradviz.flow import loss_value
 from gradviz.gradcheck import (
     MACHINE_EPS,
     NOISE_ULPS,
@@ -22,6 +21,7 @@ from gradviz.gradcheck import (
     check_mlp_layers,
     mlp_layers,
 )
+from gradviz.losses import loss_value
 
 KEY = jax.random.PRNGKey(0)
 WIDTH, BATCH, CLASSES = 8, 16, 4  # in_dim = width: every weight matrix is square

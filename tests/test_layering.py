@@ -146,25 +146,85 @@ def test_plots_import_only_matplotlib_numpy_and_core_results(name):
     assert not bad, f"gradviz/plots/{name} imports {bad}: plots draw core results, no more"
 
 
-# Names moved out of a module by #13, still importable from it (for the widgets until they
-# are split, and the notebooks): the same objects as in their new home.
-MOVED = {
-    "gradviz.flow": ("gradviz.losses", ["loss_value"]),
-    "gradviz.flow ": ("gradviz.phase", ["PhaseDiagram", "phase_diagram", "scale_mlp"]),
-    "gradviz.models": ("gradviz.rnn", ["RNN_CELLS", "init_rnn", "apply_rnn", "gru_update_gates"]),
-    "gradviz.train": ("gradviz.clipping", ["record_clipping", "clip_fraction", "clip_weights",
-                                           "clipped_finite_steps"]),
-    "gradviz.train ": ("gradviz.runs", ["divergence_step", "describe_runs", "across_runs"]),
-    "gradviz.attribution": ("gradviz.integrated", ["integrated_gradients", "quadrature",
-                                                   "convergence", "completeness_delta"]),
+# --------------------------------------------------------------------------- re-exports
+
+# What a name is imported from is where it is defined, so that a learner who follows an
+# import finds the code. The only re-exports: the packages' __init__s (gradviz,
+# gradviz.widgets, ...) and these facades, documented in their docstrings.
+FACADES = {  # facade -> the module whose names it offers too
+    "gradviz.attribution": "gradviz.integrated",  # every attribution method in one place
 }
+ROOT = PACKAGE.parent
+IMPORTERS = sorted([*PACKAGE.rglob("*.py"), *(ROOT / "tests").glob("*.py"),
+                    *(ROOT / "benchmarks").glob("*.py")])
 
 
-@pytest.mark.parametrize("old", sorted(MOVED))
-def test_moved_names_are_reexported_from_their_old_modules(old):
-    import importlib
+def _module_path(module: str) -> Path | None:
+    """The file of a gradviz module that is not a package (None for a package or none)."""
+    path = ROOT / Path(*module.split(".")).with_suffix(".py")
+    return path if path.exists() else None
 
-    new, names = MOVED[old]
-    for name in names:
-        assert getattr(importlib.import_module(old.strip()), name) is getattr(
-            importlib.import_module(new), name)
+
+def defined_names(module: str) -> set[str]:
+    """The names a module's own top-level code defines (and a facade's offered names)."""
+    tree = ast.parse(_module_path(module).read_text())
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.ImportFrom) and FACADES.get(module) == node.module:
+            names.update(alias.asname or alias.name for alias in node.names)
+    return names
+
+
+def imported_elsewhere(path: Path, source: str | None = None) -> set[tuple[str, str]]:
+    """(module, name) for each `from gradviz.m import name` and `gv.m.name` in a file that
+    takes a name from a module (not a package) which does not define it."""
+    tree = ast.parse(path.read_text() if source is None else source)
+    taken, packages = set(), {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gradviz"):
+            taken.update((node.module, alias.name) for alias in node.names)
+        elif isinstance(node, ast.Import):
+            packages.update({alias.asname or alias.name: alias.name for alias in node.names
+                             if alias.name == "gradviz"})
+    for node in ast.walk(tree):  # gv.m.name
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+                and isinstance(node.value.value, ast.Name) and node.value.value.id in packages):
+            taken.add((f"gradviz.{node.value.attr}", node.attr))
+    return {(module, name) for module, name in taken
+            if _module_path(module) is not None and name not in defined_names(module)}
+
+
+@pytest.mark.parametrize("path", IMPORTERS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_names_are_imported_from_the_module_that_defines_them(path):
+    elsewhere = imported_elsewhere(path)
+    assert not elsewhere, (f"{path.relative_to(ROOT)} takes names from modules that only "
+                           f"import them: {sorted(elsewhere)}; import them from where they "
+                           "are defined")
+
+
+def test_the_reexport_check_sees_both_forms_and_allows_the_facade():
+    source = ("import gradviz as gv\n"
+              "from gradviz.flow import gradient_flow, check_targets\n"
+              "from gradviz.attribution import integrated_gradients\n"
+              "x = gv.train.record_clipping, gv.flow.loss_slice, gv.isometry\n")
+    assert imported_elsewhere(PACKAGE / "flow.py", source) == {
+        ("gradviz.flow", "check_targets"), ("gradviz.train", "record_clipping")}
+
+
+@pytest.mark.parametrize("name", [f for f in FILES if not f.endswith("__init__.py")])
+def test_no_core_module_imports_a_name_only_to_offer_it(name):
+    """A module imports another's names to use them, not to re-export them (facades
+    excepted)."""
+    module = _module_name(PACKAGE / name)
+    tree = ast.parse((PACKAGE / name).read_text())
+    imported = {alias.asname or alias.name for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gradviz")
+                and node.module != FACADES.get(module) for alias in node.names}
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    assert imported <= used, f"gradviz/{name} re-exports {sorted(imported - used)}"

@@ -237,7 +237,7 @@ def test_mlp_forward_past_depth_leaves_h_unchanged():
 @pytest.mark.parametrize("cell", ["vanilla", "gru"])
 def test_rnn_forward_equals_a_python_loop_over_time(cell):
     from gradviz.activations import get_activation
-    from gradviz.models import rnn_forward
+    from gradviz.rnn import rnn_forward
 
     params = gv.init_rnn(KEY, 2, 6, 1, cell=cell, recurrent_scale=0.9)
     xs = jax.random.normal(KEY, (4, 7, 2))

@@ -19,11 +19,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradviz.activations import get_activation
-from gradviz.flow import loss_value
 from gradviz.gradcheck.end_to_end import check_gradients
 from gradviz.gradcheck.errors import DEFAULT_EPS, leaf_verdict, relative_error
 from gradviz.gradcheck.evaluation import cast_floats, dtype_of, path_name, to_float64
 from gradviz.gradcheck.report import LayerwiseReport, LeafCheck, worst_row
+from gradviz.losses import loss_value
 from gradviz.models import NORM_EPS, apply_mlp, mlp_depth, mlp_options
 
 
@@ -268,7 +268,7 @@ def check_mlp_layers(
     seed: int = 0,
 ) -> LayerwiseReport:
     """`check_layers` for a gradviz MLP on x: (batch, in_dim) with targets y, its loss
-    (`gradviz.flow.loss_value`) as the last layer ("loss").
+    (`gradviz.losses.loss_value`) as the last layer ("loss").
 
     grads: a gradient of the loss shaped like params (e.g. a hand-written or corrupted
     one), or a function grads(params, x, y, activation, residual, norm) returning one

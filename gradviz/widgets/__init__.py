@@ -14,6 +14,7 @@ backends, Colab) the same controls redraw a static image inside an Output widget
     reveals.py       reveal: the answer to a "predict, then look" prompt, behind a button
 """
 
+from gradviz.experiments import CLIP_METHODS
 from gradviz.widgets.attribution import MAP_KINDS, MAP_TITLES, AttributionExplorer
 from gradviz.widgets.base import (
     MAX_DEPTH,
@@ -24,7 +25,7 @@ from gradviz.widgets.base import (
     use_live_figures,
     uses_ipympl,
 )
-from gradviz.widgets.clip import CLIP_METHODS, ClipExplorer
+from gradviz.widgets.clip import ClipExplorer
 from gradviz.widgets.completeness import CompletenessExplorer
 from gradviz.widgets.flow import MODELS, WIDTHS, FlowExplorer
 from gradviz.widgets.isometry import IsometryExplorer

@@ -10,7 +10,7 @@ from gradviz.plots import (
     few_ticks,
     finite_or_nan,
 )
-from gradviz.train import divergence_step
+from gradviz.runs import divergence_step
 from gradviz.validate import check_float_range, check_int_range
 from gradviz.widgets.base import STYLE, Explorer, log_slider
 

@@ -6,9 +6,7 @@ import jax
 import jax.flatten_util
 import numpy as np
 
-from gradviz.flow import (
-    jacobian_spectra,
-)
+from gradviz.isometry import jacobian_spectra
 from gradviz.plots import (
     COLORS,
     decade_ticks,
@@ -27,7 +25,7 @@ class IsometryExplorer(Explorer):
     """Dynamical isometry: the singular values of the input-output Jacobian of a deep
     square net at initialisation, Gaussian against orthogonal weights, for the depth on
     the slider. The spectra of every depth are computed when the explorer starts
-    (gradviz.flow.jacobian_spectra); the slider only picks a row.
+    (gradviz.isometry.jacobian_spectra); the slider only picks a row.
     """
 
     INITS = ("gaussian", "orthogonal")

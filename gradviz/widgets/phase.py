@@ -10,12 +10,9 @@ from matplotlib.patches import Patch
 
 from gradviz import theory
 from gradviz.data import digits
-from gradviz.flow import (
-    gradient_flow,
-    phase_diagram,
-    scale_mlp,
-)
+from gradviz.flow import gradient_flow
 from gradviz.models import init_mlp
+from gradviz.phase import phase_diagram, scale_mlp
 from gradviz.plots import (
     COLORS,
     few_ticks,
@@ -37,7 +34,7 @@ class PhaseDiagramExplorer(Explorer):
     mean-field theory's critical line on top, and the chosen point's gradient flow.
 
     The grid is computed once per activation, the first time it is shown (one vmapped
-    pass, gradviz.flow.phase_diagram; `diagram(name)`); moving the sliders (or clicking
+    pass, gradviz.phase.phase_diagram; `diagram(name)`); moving the sliders (or clicking
     the map, with ipympl) moves the marker and recomputes one gradient flow: nothing
     recompiles.
     """

@@ -12,7 +12,6 @@ from gradviz.flow import (
     rnn_gradient_flow,
     stacked_hidden_jacobian_norms,
 )
-from gradviz.models import RNN_CELLS, init_rnn
 from gradviz.plots import (
     COLORS,
     few_ticks,
@@ -20,6 +19,7 @@ from gradviz.plots import (
     rescale,
     span_two_decades,
 )
+from gradviz.rnn import RNN_CELLS, init_rnn
 from gradviz.summaries import (
     overflow_message,
     rnn_summary,
