@@ -79,6 +79,14 @@ def first_nonfinite(values: np.ndarray, reverse: bool = False) -> int | None:
     return int(bad[-1] + 1) if reverse else int(bad[0] + 1)
 
 
+def gain_per_layer(signal):
+    """The mean factor per layer (or step) by which a signal grows going back:
+    (signal[0] / signal[-1]) ** (1 / (n - 1)) for signal: (n,), n >= 2, computed in
+    signal's own dtype."""
+    signal = np.asarray(signal)
+    return (signal[0] / signal[-1]) ** (1 / (len(signal) - 1))
+
+
 def _grad_stats(grads: dict, params: dict, lr):
     """||dL/dp|| for every parameter, and lr ||dL/dW|| / ||W|| for the weight matrices."""
     grad_norms = {name: safe_norm(g) for name, g in grads.items()}

@@ -48,6 +48,12 @@ class PhaseDiagram(NamedTuple):
     activation: str
     depth: int
 
+    def critical_line(self, n: int = 61) -> tuple[np.ndarray, np.ndarray]:
+        """Mean-field theory's edge of chaos across the grid's sigma_b range, on n points:
+        (sigma_w: (n,), sigma_b: (n,)), finer than the grid's rows (a smooth curve)."""
+        sigma_b = np.linspace(self.sigma_b[0], self.sigma_b[-1], n)
+        return np.asarray(theory.critical_sigma_w(sigma_b, self.activation)), sigma_b
+
     def measured_edge(self, sigma_b: float) -> float:
         """Where the measured map crosses 0 at this sigma_b: the smallest sigma_w at which
         log_gain changes sign, found by linear interpolation between the grid's points

@@ -7,16 +7,7 @@ words what its figure shows, so the figure can be read without seeing it (and te
 import numpy as np
 
 from gradviz.attribution import rank_correlation
-from gradviz.flow import FlowStats
-
-
-def gain_per_layer(signal):
-    """The mean factor per layer (or step) by which a signal grows going back:
-    (signal[0] / signal[-1]) ** (1 / (n - 1)) for signal: (n,), n >= 2, computed in
-    signal's own dtype."""
-    signal = np.asarray(signal)
-    return (signal[0] / signal[-1]) ** (1 / (len(signal) - 1))
-
+from gradviz.flow import FlowStats, gain_per_layer
 
 # --------------------------------------------------------------------------- gradient flow
 
@@ -154,6 +145,40 @@ def rnn_summary(stats, cell: str, scale: float) -> str:
     verb, factor, total = _change_per_step(signal)
     return (f"{name}: going back one step the gradient {verb} {factor:.2f}x; "
             f"step 1 gets {total:.1e} of step {len(signal)}'s gradient.")
+
+
+# --------------------------------------------------------------------------- clipping
+
+
+def clip_outcome(point, name: str) -> str:
+    """How the run `name` ("none" or a clipping method) of a ClipPoint (gradviz.experiments)
+    went, in words: its final loss or where it diverged, and how many steps it clipped."""
+    loss, diverged, nonfinite = point.loss[name], point.diverged[name], point.nonfinite[name]
+    if diverged is None:
+        text = f"loss {loss[-1]:.2g} after {len(loss)} steps"
+    else:
+        text = f"diverged at step {diverged}"
+        if np.any(nonfinite):
+            text += f" (inf/NaN first at step {int(np.argmax(nonfinite))})"
+    if name != "none" and diverged is None:
+        clipped, finite = point.clipped[name], point.finite[name]
+        text += (f", clipped {clipped} of {finite} steps" if finite == len(loss) else
+                 f", clipped {clipped} of its {finite} finite steps")
+    elif name != "none":
+        text += f", clipped {point.clipped_before[name]} of the {diverged + 1} steps up to it"
+    return text
+
+
+def clip_summary(point, lr: float) -> str:
+    """The clip explorer's line at one threshold: how each run went (`clip_outcome`), and
+    the first gradient's norm and direction unclipped, by global norm and by value."""
+    runs = "; ".join(f"{'no clipping' if name == 'none' else 'by ' + name}: "
+                     f"{clip_outcome(point, name)}" for name in point.loss)
+    norm, angle = point.first_norm, point.first_angle
+    return (f"Threshold {point.threshold:.3g}: {runs}. First gradient (the step is {lr:g} "
+            f"times it): norm {point.raw_norm:.3g} unclipped, {norm['global norm']:.3g} "
+            f"by global norm ({angle['global norm']:.0f}° from the gradient: same direction), "
+            f"{norm['value']:.3g} by value ({angle['value']:.0f}° from the gradient).")
 
 
 # --------------------------------------------------------------------------- attribution

@@ -117,13 +117,13 @@ def test_completeness_explorer_shows_each_rule_at_the_chosen_steps():
     params = gv.init_mlp(KEY, 64, 16, 2, 10)
     x = DATA.x[3]
     ex = CompletenessExplorer(params, x, target=4, n_steps=4, max_steps=16)
-    lines = ex.marker.axes.get_lines()
+    lines = ex.artists.marker.axes.get_lines()
     with count_compiles() as log:
         ex.steps.value = 9
     assert log.count == 0
-    assert ex.marker.get_xdata()[0] == 9
+    assert ex.artists.marker.get_xdata()[0] == 9
     f = attribution.class_logit(params, 4, "tanh")
-    for image, method in zip(ex.images, ex.table.methods, strict=True):
+    for image, method in zip(ex.artists.images, ex.table.methods, strict=True):
         want = attribution.integrated_gradients(f, x, n_steps=9, method=method)
         np.testing.assert_allclose(image.get_array(), np.reshape(want, (8, 8)), rtol=1e-3,
                                    atol=1e-5)
@@ -133,9 +133,9 @@ def test_completeness_explorer_shows_each_rule_at_the_chosen_steps():
     error = abs(float(attribution.completeness_delta(f, ig, x)))
     assert middle.get_ydata()[8] == pytest.approx(error, rel=0.05, abs=1e-7)
     assert "9 steps" in ex.summary.value and "trapezoid" in ex.summary.value
-    lows = {image.get_clim()[0] for image in ex.images}
+    lows = {image.get_clim()[0] for image in ex.artists.images}
     assert len(lows) == 1  # one colour scale for the five rules' maps
-    labels = [t.get_text() for t in ex.marker.axes.get_xticklabels()]
+    labels = [t.get_text() for t in ex.artists.marker.axes.get_xticklabels()]
     assert labels[:5] == ["1", "2", "4", "8", "16"]
     ex.steps.value = 16
     assert "gauss-legendre <" in ex.summary.value  # below float64 rounding: no digits

@@ -28,10 +28,10 @@ def test_phase_map_shows_the_diagram_and_the_critical_line(phase):
         phase.activation.value = name
         diagram = phase.diagrams[name]
         np.testing.assert_allclose(phase.image.get_array(), diagram.log_gain)
-        sigma_bs = phase.critical_line.get_ydata()
+        sigma_bs = phase.artists.critical_line.get_ydata()
         assert sigma_bs[0] == diagram.sigma_b[0] and sigma_bs[-1] == diagram.sigma_b[-1]
         assert len(sigma_bs) > 4 * len(diagram.sigma_b)  # a smooth curve, not the map's rows
-        np.testing.assert_allclose(phase.critical_line.get_xdata(),
+        np.testing.assert_allclose(phase.artists.critical_line.get_xdata(),
                                    theory.critical_sigma_w(sigma_bs, name), rtol=1e-6)
     assert phase.diagrams["tanh"].log_gain.shape == (4, 6)
 
@@ -40,19 +40,20 @@ def test_moving_the_point_redraws_its_flow_without_compiling(phase):
     phase.sigma_w.value, phase.sigma_b.value = 1.3, 0.2  # warm-up
     phase.diagram("relu")  # each activation's grid is computed once, when first shown
     for sw, sb, name in [(0.6, 0.0, "tanh"), (2.5, 1.0, "relu"), (1.45, 0.35, "tanh")]:
-        before = np.array(phase.signal_line.get_ydata())
+        before = np.array(phase.artists.signal.get_ydata())
         with count_compiles() as log:
             phase.activation.value = name
             phase.sigma_w.value, phase.sigma_b.value = sw, sb
         assert log.count == 0
-        assert list(phase.marker.get_xdata()) == [sw] and list(phase.marker.get_ydata()) == [sb]
+        marker = phase.artists.marker
+        assert list(marker.get_xdata()) == [sw] and list(marker.get_ydata()) == [sb]
         want = gv.gradient_flow(scale_mlp(phase.unit, sw, sb), phase.data.x, phase.data.y, name)
-        np.testing.assert_allclose(phase.signal_line.get_ydata(), want.signal_norm, rtol=1e-6)
-        assert not np.allclose(before, phase.signal_line.get_ydata())
+        np.testing.assert_allclose(phase.artists.signal.get_ydata(), want.signal_norm, rtol=1e-6)
+        assert not np.allclose(before, phase.artists.signal.get_ydata())
         assert f"σ_w = {sw:.2f}" in phase.summary.value
         predicted = theory.predicted_signal_profile(
             12, sw, sb, name, input_mean_square=phase.input_mean_square)
-        np.testing.assert_allclose(phase.theory_line.get_ydata(),
+        np.testing.assert_allclose(phase.artists.theory.get_ydata(),
                                    np.asarray(predicted) * want.signal_norm[-1], rtol=1e-5)
 
 
@@ -81,11 +82,11 @@ def test_isometry_explorer_shows_the_spectrum_of_the_chosen_depth():
         assert log.count == 0
         for init in ex.INITS:
             want = jacobian_spectra(jax.random.PRNGKey(0), 8, 12, act, init, 1.0).at(depth)
-            np.testing.assert_allclose(ex.lines[init].get_ydata(), want, rtol=1e-5)
-        assert list(ex.depth_marker.get_xdata()) == [depth, depth]
+            np.testing.assert_allclose(ex.artists.spectrum[init].get_ydata(), want, rtol=1e-5)
+        assert list(ex.artists.depth_marker.get_xdata()) == [depth, depth]
         assert f"depth {depth}" in ex.summary.value
     ex.activation.value, ex.depth.value = "linear", 12
-    np.testing.assert_allclose(ex.lines["orthogonal"].get_ydata(), 1.0, rtol=1e-4)
+    np.testing.assert_allclose(ex.artists.spectrum["orthogonal"].get_ydata(), 1.0, rtol=1e-4)
 
 
 def test_a_click_on_the_map_moves_the_point(phase):
@@ -94,7 +95,7 @@ def test_a_click_on_the_map_moves_the_point(phase):
     click = SimpleNamespace(inaxes=phase.image.axes, xdata=2.0, ydata=0.5)
     phase._on_click(click)
     assert phase.sigma_w.value == pytest.approx(2.0) and phase.sigma_b.value == pytest.approx(0.5)
-    assert list(phase.marker.get_xdata()) == [phase.sigma_w.value]
+    assert list(phase.artists.marker.get_xdata()) == [phase.sigma_w.value]
 
 
 def test_the_summary_prints_the_theory_edge_and_the_grid_crossing(phase):
@@ -144,7 +145,7 @@ def test_isometry_summary_prints_the_gap_and_decade_ticks():
     for init in ex.INITS:
         values = ex.spectra[("tanh", init)].at(12)
         assert f"largest/smallest {values[0] / values[-1]:.2g}" in ex.summary.value
-    ticks = ex.range_lines["gaussian"][0].axes.yaxis.get_major_locator()()
+    ticks = ex.artists.extremes["gaussian"][0].axes.yaxis.get_major_locator()()
     exponents = np.log10(ticks)
     np.testing.assert_allclose(exponents, np.round(exponents))
     assert len(set(np.diff(exponents).round(6))) <= 1

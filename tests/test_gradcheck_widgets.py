@@ -21,7 +21,7 @@ def test_the_curves_are_the_sweeps(explorer):
     import jax
 
     params, x, y = two_layer_example(jax.random.PRNGKey(0))
-    for dtype, line in explorer.curves.items():
+    for dtype, line in explorer.artists.curves.items():
         want = step_size_sweep(two_layer_loss, params, x, y, eps_values=explorer.EPS,
                                dtype=dtype)
         np.testing.assert_allclose(line.get_xdata(), explorer.EPS)
@@ -32,18 +32,18 @@ def test_moving_the_slider_moves_the_marker_without_compiling(explorer):
     sweep = explorer.sweeps["float64"]
     with count_compiles() as log:
         explorer.eps.value = int(np.argmin(np.abs(np.log10(explorer.EPS) + 9)))  # eps 1e-9
-        x, y = explorer.marker.get_data()
+        x, y = explorer.artists.marker.get_data()
         assert x[0] == pytest.approx(1e-9)
         assert y[0] == pytest.approx(sweep.error[explorer.eps.value])
         assert "round-off rules" in explorer.summary.value
         explorer.eps.value = len(explorer.EPS) - 1  # eps 1
-        assert explorer.marker.get_data()[0][0] == pytest.approx(1.0)
+        assert explorer.artists.marker.get_data()[0][0] == pytest.approx(1.0)
         assert "truncation rules" in explorer.summary.value
         explorer.dtype.value = "float32"
-        assert explorer.good_line.get_ydata()[0] == BANDS["float32"][0]
-        assert explorer.curves["float32"].get_linewidth() > explorer.curves["float64"]\
-            .get_linewidth()
-        assert explorer.marker.get_data()[1][0] == pytest.approx(
+        assert explorer.artists.good_line.get_ydata()[0] == BANDS["float32"][0]
+        curves = explorer.artists.curves
+        assert curves["float32"].get_linewidth() > curves["float64"].get_linewidth()
+        assert explorer.artists.marker.get_data()[1][0] == pytest.approx(
             explorer.sweeps["float32"].error[-1])
         explorer.eps.value = int(np.argmin(explorer.sweeps["float32"].error))
         assert "the best step" in explorer.summary.value

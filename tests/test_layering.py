@@ -111,7 +111,11 @@ def test_the_private_import_check_sees_both_forms():
 
 # what a widget may not do itself: each explorer's computation is a public core function
 COMPUTING = {"grad", "vmap", "value_and_grad", "jacfwd", "jacrev", "ravel_pytree",
-             "flatten_util", "enable_x64"}
+             "flatten_util", "enable_x64", "stack", "linalg"}
+# what a widget may not draw itself: each explorer's figure is a draw_x/update_x pair in plots
+DRAWING = {"plot", "semilogx", "semilogy", "loglog", "imshow", "axhline", "axvline",
+           "colorbar", "legend", "set_data", "set_ydata", "set_xdata", "set_clim",
+           "set_yscale", "set_linewidth", "add_patch"}
 WIDGET_FILES = sorted(p.name for p in (PACKAGE / "widgets").glob("*.py"))
 PLOT_FILES = sorted(p.name for p in (PACKAGE / "plots").glob("*.py"))
 
@@ -136,6 +140,16 @@ def test_widgets_compute_nothing_themselves(name):
     bad += sorted(m for m in _imported_modules(tree) if m.split(".")[0] == "optax")
     assert not bad, (f"gradviz/widgets/{name} computes ({bad}): move it into a public, "
                      "tested core function (gradviz.experiments) and call that")
+
+
+@pytest.mark.parametrize("name", [name for name in WIDGET_FILES if name != "base.py"])
+def test_widgets_draw_nothing_themselves(name):
+    tree = ast.parse((PACKAGE / "widgets" / name).read_text())
+    used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    bad = sorted(used & DRAWING)
+    bad += sorted(m for m in _imported_modules(tree) if m.split(".")[0] == "matplotlib")
+    assert not bad, (f"gradviz/widgets/{name} draws ({bad}): move it into a draw_x/update_x "
+                     "pair in gradviz.plots and call that")
 
 
 @pytest.mark.parametrize("name", PLOT_FILES)

@@ -4,11 +4,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from gradviz.flow import gain_per_layer
 from gradviz.summaries import (
     completeness_summary,
     critical_band,
     flow_explorer_summary,
-    gain_per_layer,
     isometry_summary,
     overflow_message,
     rnn_summary,
@@ -63,3 +63,33 @@ def test_isometry_steps_and_completeness_lines():
     text = completeness_summary(4, 2.0, ["left", "gauss-legendre"], [1e-3, 1e-15])
     assert text == ("4 steps; f(x) - f(baseline) = 2.000; |completeness error|: "
                     "left 1.0e-03, gauss-legendre <2e-12.")
+
+
+def clip_point(diverged_value):
+    from gradviz.experiments import ClipPoint
+
+    loss = {"none": np.array([1.0, np.inf, np.nan]), "value": np.array([1.0, 0.5, 0.25]),
+            "global norm": np.array([1.0, 0.6, 0.3])}
+    nonfinite = {name: ~np.isfinite(values) for name, values in loss.items()}
+    methods = ("value", "global norm")
+    return ClipPoint(1.0, loss, nonfinite, {"none": 1, "value": diverged_value,
+                                            "global norm": None},
+                     dict.fromkeys(methods, 2), {"value": 2, "global norm": 3},
+                     dict.fromkeys(methods, 1), {"value": 3.0, "global norm": 1.0},
+                     {"value": 12.0, "global norm": 0.0}, 5.0)
+
+
+def test_clip_outcome_says_how_each_run_went():
+    from gradviz.summaries import clip_outcome, clip_summary
+
+    point = clip_point(None)
+    assert clip_outcome(point, "none") == "diverged at step 1 (inf/NaN first at step 1)"
+    assert clip_outcome(point, "global norm") == "loss 0.3 after 3 steps, clipped 2 of 3 steps"
+    assert clip_outcome(point, "value") == ("loss 0.25 after 3 steps, clipped 2 of its 2 "
+                                            "finite steps")
+    assert clip_outcome(clip_point(1), "value") == ("diverged at step 1, clipped 1 of the 2 "
+                                                     "steps up to it")
+    text = clip_summary(point, 0.01)
+    assert text.startswith("Threshold 1: no clipping: diverged at step 1")
+    assert "norm 5 unclipped, 1 by global norm (0° from the gradient" in text
+    assert text.endswith("3 by value (12° from the gradient).")

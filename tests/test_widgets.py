@@ -9,7 +9,14 @@ import pytest
 import gradviz as gv
 from gradviz import theory
 from gradviz.compiles import count_compiles
-from gradviz.summaries import flow_summary, layer_ranges, overflow_message, panel_note
+from gradviz.experiments import clipped_gradient
+from gradviz.summaries import (
+    clip_outcome,
+    flow_summary,
+    layer_ranges,
+    overflow_message,
+    panel_note,
+)
 from gradviz.widgets import MODELS, FlowExplorer, RNNExplorer
 
 matplotlib.use("Agg")
@@ -143,7 +150,7 @@ def test_rnn_explorer_controls():
     assert log.count == 0
     params = gv.init_rnn(ex.key, 2, 16, 1, recurrent_scale=1.3)
     want = gv.rnn_gradient_flow(params, ex.xs, ex.y, length=20)
-    np.testing.assert_allclose(ex.signal_line.get_ydata(), want.signal_norm, rtol=1e-6)
+    np.testing.assert_allclose(ex.artists.signal.get_ydata(), want.signal_norm, rtol=1e-6)
     assert ex.update_gate_bias.disabled
     ex.cell.value = "gru"
     assert not ex.update_gate_bias.disabled
@@ -154,15 +161,15 @@ def test_rnn_explorer_controls():
 
 def test_rnn_explorer_lag_map_shows_growth_and_the_time_axis_has_labelled_ticks():
     ex = RNNExplorer(length=40, hidden=16, max_length=60)
-    low, high = ex.image.get_clim()
+    low, high = ex.artists.image.get_clim()
     assert low == -high > -np.inf  # centred on log10 = 0: decay and growth both visible
-    assert np.nanmax(ex.image.get_array()) > 0  # the largest scales grow with the lag
+    assert np.nanmax(ex.artists.image.get_array()) > 0  # the largest scales grow with the lag
     for scale in (0.5, 1.5, 2.0):  # flat or steep, the log axis shows >= 3 powers of 10
         ex.recurrent_scale.value = scale
-        ax = ex.signal_line.axes
+        ax = ex.artists.signal.axes
         bottom, top = np.log10(ax.get_ylim())
         assert top - bottom >= 2 and bottom == np.floor(bottom) and top == np.floor(top)
-        data = ex.signal_line.get_ydata()
+        data = ex.artists.signal.get_ydata()
         assert 10**bottom <= data.min() and data.max() <= 10**top
 
 
@@ -187,15 +194,17 @@ def test_clip_explorer_shows_optax_clipping():
     optimizer = optax.chain(optax.clip_by_global_norm(threshold), optax.sgd(0.01))
     alone = gv.train.train_rnn(key, params, xs, y, optimizer, 40, batch_size=64,
                                activation="linear")
-    np.testing.assert_allclose(ex.loss_lines["global norm"].get_ydata(), alone.loss, rtol=1e-4)
+    np.testing.assert_allclose(ex.artists.loss_lines["global norm"].get_ydata(), alone.loss,
+                               rtol=1e-4)
     # clipping by global norm keeps the direction and sets the length to the threshold
-    raw, by_norm = ex.clipped_step("none", threshold), ex.clipped_step("global norm", threshold)
+    raw = clipped_gradient(ex.gradient, "none", threshold)
+    by_norm = clipped_gradient(ex.gradient, "global norm", threshold)
     if np.linalg.norm(raw) > threshold:
         np.testing.assert_allclose(by_norm, raw * threshold / np.linalg.norm(raw), rtol=1e-5)
-    by_value = ex.clipped_step("value", threshold)
+    by_value = clipped_gradient(ex.gradient, "value", threshold)
     np.testing.assert_allclose(by_value, np.clip(raw, -threshold, threshold), rtol=1e-6)
     assert "no clipping: diverged at step" in ex.summary.value  # the unclipped run blows up
-    labels = [t.get_text() for t in ex.loss_legend.get_texts()]  # and the legend says so
+    labels = [t.get_text() for t in ex.artists.loss_legend.get_texts()]  # and the legend says so
     assert labels[0].startswith("none: diverged at step") and labels[2] == "global norm"
     assert f"Threshold {threshold:.3g}" in ex.summary.value
     assert "final loss" not in ex.summary.value  # a diverged run has none
@@ -213,19 +222,19 @@ def test_clip_explorer_marks_diverged_runs_and_counts_only_finite_steps():
                                       (np.asarray(log.clipped) & finite).sum(axis=1))
         diverged = ex.diverged[name] >= 0
         # a diverged run is drawn only as an x, a healthy one only on the line
-        marker = ex.diverged_markers[name].get_ydata()
+        marker = ex.artists.diverged_markers[name].get_ydata()
         assert np.all(np.isnan(marker[~diverged])) and np.all(np.isfinite(marker[diverged]))
     for index in range(len(ex.THRESHOLDS)):
         ex.threshold.value = index
         for name in ("value", "global norm"):
-            said = ex.outcome(name, index)
+            said = clip_outcome(ex.experiment.at(index), name)
             if ex.diverged[name][index] >= 0:  # counted only up to the divergence
                 assert said.endswith(f"{ex.diverged[name][index] + 1} steps up to it")
             assert said.startswith("diverged at step" if ex.diverged[name][index] >= 0
                                    else "loss ")
     # by global norm the first gradient's norm is min(threshold, norm); by value it may
     # be far above the threshold, up to threshold x sqrt(number of parameters)
-    raw = np.linalg.norm(ex.clipped_step("none", 1.0))
+    raw = np.linalg.norm(clipped_gradient(ex.gradient, "none", 1.0))
     np.testing.assert_allclose(ex.first_norm["global norm"], np.minimum(ex.THRESHOLDS, raw),
                                rtol=1e-5)
     assert np.all(ex.first_norm["value"] <= ex.THRESHOLDS * np.sqrt(ex.n_params) * (1 + 1e-5))

@@ -5,11 +5,23 @@ the matching `update_x(artists, result)` changes those artists' data in place, s
 live explorer never rebuilds its figure. Plots import only the core's result types and
 constants (and `gradviz.summaries` for text drawn on a figure), never ipywidgets.
 
-    style.py     COLORS (Okabe-Ito), line styles, tick and axis helpers
-    flow.py      the gradient-flow figure (draw_flow, update_flow)
-    maps.py      attribution maps as images (draw_maps, update_maps)
-    fixes.py     chapter 3's comparisons of fixes (draw_fix)
-    training.py  the live training figure (draw_training, update_training)
+    style.py         COLORS (Okabe-Ito), line styles, tick and axis helpers
+    flow.py          the gradient-flow figure (draw_flow, update_flow)
+    rnn.py           the gradient through time and the lag map (draw_rnn, update_rnn,
+                     update_lag_map)
+    clipping.py      clipping's runs and first gradient (draw_clip, update_clip)
+    phase.py         the phase diagram and its chosen point (draw_phase, update_phase_map,
+                     update_phase)
+    isometry.py      Jacobian spectra (draw_isometry, update_isometry)
+    gradcheck.py     the step-size U-curve (draw_steps, update_steps)
+    maps.py          attribution maps as images (draw_maps, update_maps)
+    completeness.py  integrated gradients' convergence (draw_completeness,
+                     update_completeness)
+    fixes.py         chapter 3's comparisons of fixes (draw_fix)
+    training.py      the live training figure (draw_training, update_training)
+
+Each explorer in gradviz.widgets imports its pair from the module itself, so that
+`import gradviz.plots` stays light.
 """
 
 from gradviz.plots.fixes import draw_fix, draw_runs, draw_signal_profiles

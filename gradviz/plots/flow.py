@@ -1,5 +1,6 @@
 """The gradient-flow figure: draw_flow(axes, FlowStats) -> FlowArtists; update_flow."""
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -134,8 +135,10 @@ def _nonfinite_layers(stats: FlowStats) -> tuple[np.ndarray, np.ndarray]:
     return forward, backward
 
 
-def update_flow(artists: FlowArtists, stats: FlowStats, theory_signal=None) -> None:
-    """Put a new FlowStats (and prediction) into the artists of `draw_flow`, rescaling."""
+def update_flow(artists: FlowArtists, stats: FlowStats, theory_signal=None,
+                yscale: str | None = None) -> None:
+    """Put a new FlowStats (and prediction) into the artists of `draw_flow`, rescaling;
+    `yscale` ("log" or "linear") sets the gradient panel's axis."""
     layers = np.arange(1, len(stats.signal_norm) + 1)
     mean, std = finite_or_nan(stats.act_mean), finite_or_nan(stats.act_std)
     spread = np.asarray(stats.example_spread)
@@ -167,4 +170,10 @@ def update_flow(artists: FlowArtists, stats: FlowStats, theory_signal=None) -> N
                            & (np.asarray(other.get_ydata(), float) > 0))
                     for other in ax.lines) if ax.get_yscale() == "log" else True
         ax.tick_params(axis="y", which="both", labelleft=drawn)
-
+    ax = artists.signal.axes
+    if yscale is not None and ax.get_yscale() != yscale:
+        with warnings.catch_warnings():  # all-inf/NaN data: nothing to show on a log axis
+            warnings.simplefilter("ignore", UserWarning)
+            ax.set_yscale(yscale)
+        few_ticks(ax)
+        fit_log_ticks(ax)

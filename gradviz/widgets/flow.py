@@ -1,29 +1,15 @@
 """FlowExplorer: the gradient flow of an MLP at initialisation, with sliders."""
 
-import warnings
-
 import ipywidgets as widgets
 import jax
-import jax.flatten_util
-import numpy as np
 
-from gradviz import theory
 from gradviz.activations import ACTIVATION_NAMES, activation_index
 from gradviz.data import digits
-from gradviz.flow import (
-    gradient_flow,
-)
+from gradviz.experiments import FlowWithTheory, flow_with_theory
 from gradviz.init import INIT_SCHEMES, init_index, sigma_w
 from gradviz.models import init_mlp
-from gradviz.plots import (
-    draw_flow,
-    few_ticks,
-    fit_log_ticks,
-    update_flow,
-)
-from gradviz.summaries import (
-    flow_explorer_summary,
-)
+from gradviz.plots.flow import draw_flow, update_flow
+from gradviz.summaries import flow_explorer_summary
 from gradviz.validate import check_choice, check_float_range, check_int_range
 from gradviz.widgets.base import MAX_DEPTH, STYLE, Explorer
 
@@ -78,8 +64,9 @@ class FlowExplorer(Explorer):
                          self.scale, self.bias_scale, self.yscale]
         axes = self.fig.subplots(2, 2, sharex=True).ravel()
         self._new_params()
-        self.stats = self._flow()
-        self.artists = draw_flow(axes, self.stats, self._theory())
+        self.point = self._flow()
+        self.stats = self.point.stats
+        self.artists = draw_flow(axes, self.stats, self.point.predicted_signal)
         self.fig.suptitle(f"At initialisation: one forward and backward pass on "
                           f"{n_examples} digit images", fontsize=10)
         self.fig.tight_layout()
@@ -101,42 +88,25 @@ class FlowExplorer(Explorer):
         self._new_params()
         self.update()
 
-    def _flow(self):
-        residual, norm = MODELS[self.model.value]
-        return gradient_flow(self.params, self.data.x, self.data.y, self.activation.value,
-                             residual, norm, depth=self.depth.value)
-
     @property
     def sigma_w(self) -> float:
         """The effective sigma_w of the hidden layers (fan_in * Var(W_ij) = sigma_w^2)."""
         width = self.width.value
         return sigma_w(self.init.value, self.scale.value, width, width)
 
-    def _theory(self):
-        """Mean-field prediction of ||dL/dh_l||, anchored at the last layer; None where
-        the theory does not apply (residual or normalised networks, overflow)."""
-        if self.model.value != "MLP" or self.stats.first_nonfinite_backward is not None:
-            return None
-        profile = theory.predicted_signal_profile(
-            self.depth.value, self.sigma_w, self.bias_scale.value, self.activation.value,
-            input_mean_square=float(np.mean(np.square(self.data.x))),
-        )
-        return np.asarray(profile) * self.stats.signal_norm[-1]
+    def _flow(self) -> FlowWithTheory:
+        residual, norm = MODELS[self.model.value]
+        return flow_with_theory(self.params, self.data.x, self.data.y,
+                                activation=self.activation.value, residual=residual, norm=norm,
+                                depth=self.depth.value, sigma_w=self.sigma_w,
+                                sigma_b=self.bias_scale.value)
 
     def update(self, change=None) -> None:
         """Recompute the flow for the controls' values and redraw the artists in place."""
-        self.stats = self._flow()
-        predicted_signal = self._theory()
-        update_flow(self.artists, self.stats, predicted_signal)
-        if self.artists.signal.axes.get_yscale() != self.yscale.value:
-            with warnings.catch_warnings():  # all-inf/NaN data: nothing to show on a log axis
-                warnings.simplefilter("ignore", UserWarning)
-                self.artists.signal.axes.set_yscale(self.yscale.value)
-            few_ticks(self.artists.signal.axes)
-            fit_log_ticks(self.artists.signal.axes)
-        predicted_gain = (theory.signal_gain_per_layer(self.sigma_w, self.bias_scale.value,
-                                                       self.activation.value)
-                          if self.model.value == "MLP" else None)
-        self.summary.value = flow_explorer_summary(self.stats, predicted_gain, predicted_signal,
-                                                   self.sigma_w, self.bias_scale.value)
+        self.point = self._flow()
+        self.stats = self.point.stats
+        update_flow(self.artists, self.stats, self.point.predicted_signal, self.yscale.value)
+        self.summary.value = flow_explorer_summary(
+            self.stats, self.point.predicted_gain, self.point.predicted_signal, self.sigma_w,
+            self.bias_scale.value)
         self.redraw()

@@ -1,0 +1,96 @@
+"""The clip explorer's figure: draw_clip(axes, ClipExperiment) -> ClipArtists; update_clip."""
+
+from typing import NamedTuple
+
+import numpy as np
+from matplotlib.legend import Legend
+from matplotlib.lines import Line2D
+
+from gradviz.experiments import CLIP_METHODS, ClipExperiment, ClipPoint
+from gradviz.plots.style import COLORS, REFERENCE_GREY, few_ticks, finite_or_nan
+
+CLIP_COLORS = {"none": COLORS["vermillion"], "value": COLORS["orange"],
+               "global norm": COLORS["blue"]}
+CLIP_STYLES = {"none": ":", "value": "--", "global norm": "-"}  # colour and style both
+CLIP_MARKERS = {"value": "s", "global norm": "o"}
+
+
+class ClipArtists(NamedTuple):
+    """The artists `draw_clip` made; `update_clip` changes the loss lines and markers."""
+
+    loss_lines: dict  # run name ("none", each method) -> Line2D of its training loss
+    loss_legend: Legend  # its labels say where a run diverged
+    diverged_markers: dict  # method -> Line2D: x where the run at that threshold diverged
+    markers: list  # the dashed vertical lines at the chosen threshold, one per panel
+
+
+def _plot(plot, x, y, name: str) -> Line2D:
+    """A method's line against the (log) threshold, drawn by `plot` (ax.semilogx, ...):
+    its marker, dashes and colour."""
+    return plot(x, y, CLIP_MARKERS[name] + CLIP_STYLES[name], ms=3, color=CLIP_COLORS[name],
+                label=name)[0]
+
+
+def draw_clip(axes, experiment: ClipExperiment, lr: float) -> ClipArtists:
+    """Draw a ClipExperiment on 4 axes (2 x 2): the training loss per run (filled in by
+    `update_clip`); against the threshold, the fraction of steps clipped (x: the run
+    diverged), and the first gradient's norm and angle after clipping."""
+    (ax_loss, ax_frac), (ax_norm, ax_angle) = axes
+    thresholds = experiment.thresholds
+    loss_lines = {name: ax_loss.plot([], [], CLIP_STYLES[name], color=CLIP_COLORS[name],
+                                     label=name)[0] for name in experiment.logs}
+    ax_loss.set(yscale="log", xlabel="step", ylabel="training loss",
+                title=f"Training (SGD, learning rate {lr:g})")
+    legend = ax_loss.legend(fontsize=7, title="clipping", title_fontsize=7, loc="upper right")
+    diverged_markers = {}
+    for name in CLIP_METHODS:
+        bad = experiment.diverged[name] >= 0
+        fraction = experiment.clipped_fraction[name]
+        _plot(ax_frac.semilogx, thresholds, np.where(bad, np.nan, fraction), name)
+        diverged_markers[name] = ax_frac.semilogx(
+            thresholds, np.where(bad, fraction, np.nan), "x", ms=8, mew=2,
+            color=CLIP_COLORS[name], label="_nolegend_")[0]
+    ax_frac.set(xlabel="threshold", ylabel="fraction of steps clipped",
+                ylim=(-0.03, 1.03), title="How often it clips (x: the run diverged)")
+    ax_frac.plot([], [], "x", ms=8, mew=2, color="black", label="the run diverged")
+    ax_frac.legend(fontsize=7, loc="center left")
+    ax_norm.loglog(thresholds, np.full_like(thresholds, experiment.raw_norm), CLIP_STYLES["none"],
+                 color=CLIP_COLORS["none"], label="none")
+    for name in CLIP_METHODS:
+        _plot(ax_norm.loglog, thresholds, experiment.first_norm[name], name)
+    n = experiment.n_params
+    ax_norm.loglog(thresholds, thresholds * np.sqrt(n), ":", color=REFERENCE_GREY,
+                 label=f"threshold × √{n} (value's cap)")
+    ax_norm.set(xlabel="threshold", ylabel="norm after clipping",
+                title="First gradient: its norm")
+    ax_norm.legend(fontsize=7, loc="lower right")
+    for name in CLIP_METHODS:
+        _plot(ax_angle.semilogx, thresholds, experiment.first_angle[name], name)
+    ax_angle.set(xlabel="threshold", ylabel="angle to the gradient (°)",
+                 ylim=(-3, 93), yticks=[0, 30, 60, 90], title="First gradient: its direction")
+    ax_angle.legend(fontsize=7, loc="upper right")
+    markers = [ax.axvline(thresholds[0], color="black", lw=1, ls="--")
+               for ax in (ax_norm, ax_angle, ax_frac)]
+    for ax in (ax_loss, ax_frac, ax_norm):
+        few_ticks(ax)
+    return ClipArtists(loss_lines, legend, diverged_markers, markers)
+
+
+def update_clip(artists: ClipArtists, point: ClipPoint) -> None:
+    """Show the runs of one threshold (`ClipExperiment.at`): their losses, the legend's
+    word on divergence, and the threshold's markers."""
+    for (name, line), label in zip(artists.loss_lines.items(), artists.loss_legend.get_texts(),
+                                   strict=True):
+        loss = point.loss[name]
+        line.set_data(np.arange(len(loss)), finite_or_nan(loss))
+        diverged = point.diverged[name]
+        label.set_text(name if diverged is None else f"{name}: diverged at step {diverged}")
+    ax_loss = artists.loss_lines["none"].axes
+    shown = np.concatenate([line.get_ydata() for line in artists.loss_lines.values()])
+    shown = np.log10(shown[np.isfinite(shown) & (shown > 0)])
+    low, high = np.floor(shown.min()), np.ceil(shown.max())
+    ax_loss.set_ylim(10.0**low, 10.0 ** (high + 0.4 * (high - low)))  # room for the legend
+    steps = len(point.loss["none"])
+    ax_loss.set_xlim(-0.02 * steps, 1.02 * steps)
+    for marker in artists.markers:
+        marker.set_xdata([point.threshold, point.threshold])
