@@ -32,7 +32,7 @@ from jax import lax
 
 from gradviz.activations import activation_index, derivative, with_activation
 from gradviz.init import init_index, weight_from_normal
-from gradviz.validate import check_int_range, check_positive
+from gradviz.validate import check_int_range, check_network_args
 
 JACOBI_MAX_SWEEPS = 40
 JACOBI_TOLERANCE = 1e-15  # columns count as orthogonal when |cos(angle)| is below this
@@ -194,10 +194,8 @@ def jacobian_spectra(
     net with orthogonal weights has all of them exactly scale^d. Moving a depth slider
     just picks a row: `.at(depth)`.
     """
-    check_int_range("width", width, 1, 256)
-    check_int_range("max_depth", max_depth, 1, 1024)
-    check_positive("init scale", scale, allow_zero=True)
-    check_positive("bias scale", bias_scale, allow_zero=True)
+    check_network_args({"width": (width, 256), "max_depth": (max_depth, 1024)},
+                       {"init scale": scale, "bias scale": bias_scale})
     with jax.enable_x64(True):
         factors = _jacobian_factors(key, init_index(init), float(scale), float(bias_scale),
                                     activation_index(activation), width=width,

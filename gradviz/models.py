@@ -29,7 +29,13 @@ from jax import lax
 
 from gradviz.activations import activation_index, derivative, with_activation
 from gradviz.init import init_index, weight_from_normal
-from gradviz.validate import check_array, check_choice, check_int_range, check_positive
+from gradviz.validate import (
+    check_array,
+    check_choice,
+    check_int_range,
+    check_network_args,
+    check_positive,
+)
 
 NORMS: tuple[str, ...] = ("none", "batch", "layer")
 # The deepest MLP init_mlp allocates (one scan of this many layers still compiles fast).
@@ -61,12 +67,9 @@ def init_mlp(
     N(0, bias_scale^2); the read-out is N(0, 1/width) with zero bias. Layer l's weights
     do not depend on `depth`: a deeper network adds layers to the same ones.
     """
-    check_int_range("in_dim", in_dim, 1, 100_000)
-    check_int_range("width", width, 1, MAX_WIDTH)
-    check_int_range("depth", depth, 1, MAX_DEPTH)
-    check_int_range("out_dim", out_dim, 1, 100_000)
-    check_positive("init scale", scale, allow_zero=True)
-    check_positive("bias scale", bias_scale, allow_zero=True)
+    check_network_args({"in_dim": (in_dim, 100_000), "width": (width, MAX_WIDTH),
+                        "depth": (depth, MAX_DEPTH), "out_dim": (out_dim, 100_000)},
+                       {"init scale": scale, "bias scale": bias_scale})
     return _init_mlp(key, init_index(init), scale, bias_scale, in_dim, width, depth, out_dim)
 
 
@@ -97,8 +100,9 @@ def mlp_depth(params: dict) -> int:
     return params["W"].shape[0] + 1
 
 
-def _normalize(z: jax.Array, norm: str) -> jax.Array:
-    """Batch norm (over axis 0), layer norm (over axis -1) or nothing; z: (batch, width).
+def normalize(z: jax.Array, norm: str) -> jax.Array:
+    """N(z): batch norm (over axis 0), layer norm (over axis -1) or nothing ("none"), without
+    learned gain and shift; z: (batch, width) -> (batch, width).
 
     `norm` is a Python string (static): each choice compiles once. Choosing inside the
     compiled code instead would cost every layer a branch or both norms' arithmetic.
@@ -138,7 +142,7 @@ def first_layer(x: jax.Array, W_in: jax.Array, b_in: jax.Array, *, phi, norm: st
     W_in: (in_dim, width), b_in: (width,); `norm` as in NORMS (static). Returns (h_1, z_1),
     both (batch, width): the layer's output and its (normalised) pre-activation.
     """
-    z = _normalize(x @ W_in + b_in, norm)
+    z = normalize(x @ W_in + b_in, norm)
     return phi(z), z
 
 
@@ -153,7 +157,7 @@ def hidden_layer(h: jax.Array, W: jax.Array, b: jax.Array, *, phi, norm: str, re
     computes can turn into inf or NaN.
     """
     h_safe = jnp.where(active, h, 0.0)
-    z = _normalize(h_safe @ W + b, norm)
+    z = normalize(h_safe @ W + b, norm)
     branch = phi(z)
     residual = jnp.asarray(residual, h.dtype)  # a float32 scale must not promote float16 h
     new_h = jnp.where(residual > 0, h_safe + residual * branch, branch)

@@ -26,7 +26,7 @@ from jax import lax
 from gradviz.activations import activation_index, with_activation
 from gradviz.init import init_index, weight_from_normal
 from gradviz.models import MAX_WIDTH, layer_stats, mlp_readout
-from gradviz.validate import check_array, check_choice, check_int_range, check_positive
+from gradviz.validate import check_array, check_choice, check_int_range, check_network_args
 
 RNN_CELLS: tuple[str, ...] = ("vanilla", "gru")
 MAX_LENGTH = 2000
@@ -52,12 +52,10 @@ def init_rnn(
     Vanilla: {"W_x", "W_h", "b", "W_out", "b_out"}. GRU: W_x/W_h/b for each of the gates
     z (update), r (reset) and n (candidate), e.g. "W_hz", plus "W_out", "b_out".
     """
-    check_int_range("in_dim", in_dim, 1, 100_000)
-    check_int_range("hidden", hidden, 1, MAX_WIDTH)
-    check_int_range("out_dim", out_dim, 1, 100_000)
+    check_network_args({"in_dim": (in_dim, 100_000), "hidden": (hidden, MAX_WIDTH),
+                        "out_dim": (out_dim, 100_000)},
+                       {"recurrent scale": recurrent_scale, "input scale": input_scale})
     check_choice("RNN cell", cell, RNN_CELLS)
-    check_positive("recurrent scale", recurrent_scale, allow_zero=True)
-    check_positive("input scale", input_scale, allow_zero=True)
     try:
         update_gate_bias = float(update_gate_bias)
     except (TypeError, ValueError):

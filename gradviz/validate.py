@@ -49,6 +49,16 @@ def check_positive(what: str, value, allow_zero: bool = False) -> float:
     return number
 
 
+def check_network_args(sizes: dict, scales: dict) -> None:
+    """The arguments that shape a network, checked in order: ValueError unless every size
+    {name: (value, largest)} is an integer in [1, largest] and every scale {name: value}
+    a finite number >= 0 (`check_int_range`, `check_positive`)."""
+    for what, (value, largest) in sizes.items():
+        check_int_range(what, value, 1, largest)
+    for what, value in scales.items():
+        check_positive(what, value, allow_zero=True)
+
+
 def is_traced(value) -> bool:
     """Whether `value` is a JAX tracer (inside jit, vmap or grad): its numbers are not
     known yet, so checks of them must wait for (or be done by) the caller."""

@@ -176,3 +176,15 @@ def test_overflow_is_not_bad_input():
     flow = gv.gradient_flow(params, X, Y, "relu")
     assert flow.first_nonfinite_forward is not None
     assert not np.isfinite(flow.loss)
+
+
+def test_network_arguments_are_checked_in_order_with_each_ones_message():
+    from gradviz.validate import check_network_args
+
+    check_network_args({"width": (8, 16)}, {"init scale": 0.0})  # a zero scale is allowed
+    with pytest.raises(ValueError, match=r"width must be in \[1, 16\], got 32"):
+        check_network_args({"width": (32, 16)}, {"init scale": -1.0})
+    with pytest.raises(ValueError, match="depth must be an integer"):
+        check_network_args({"depth": (2.5, 16)}, {})
+    with pytest.raises(ValueError, match="init scale must be a finite number >= 0"):
+        check_network_args({"width": (8, 16)}, {"init scale": float("inf")})

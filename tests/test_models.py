@@ -261,3 +261,14 @@ def test_layer_stats_against_numpy():
     assert float(stats["example_spread"]) == pytest.approx(hn.std(axis=0).mean(), rel=1e-5)
     assert float(stats["saturation"]) == pytest.approx((slope < 0.1).mean())
     assert float(stats["dead_fraction"]) == pytest.approx((slope < 0.1).all(axis=0).mean())
+
+
+@pytest.mark.parametrize("norm, axis", [("batch", 0), ("layer", -1)])
+def test_normalize_centres_and_scales_over_its_axis(norm, axis):
+    from gradviz.models import NORM_EPS, normalize
+
+    z = np.asarray(jax.random.normal(KEY, (6, 5))) * 3.0 + 1.0
+    want = (z - z.mean(axis=axis, keepdims=True)) / np.sqrt(z.var(axis=axis, keepdims=True)
+                                                            + NORM_EPS)
+    np.testing.assert_allclose(normalize(jnp.asarray(z), norm), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(normalize(jnp.asarray(z), "none"), z)

@@ -40,10 +40,10 @@ from gradviz.gradcheck.errors import (
 from gradviz.gradcheck.evaluation import CHUNK
 from gradviz.gradcheck.layers import (
     MLPLayer,
+    affine_layer,
     check_layers,
     check_mlp_layers,
     mlp_layers,
-    mlp_readout,
 )
 from gradviz.gradcheck.report import (
     DirectionalCheck,
@@ -73,12 +73,12 @@ __all__ = [
     "LeafCheck",
     "MLPLayer",
     "StepSweep",
+    "affine_layer",
     "check_gradients",
     "check_layers",
     "check_mlp_layers",
     "leaf_verdict",
     "mlp_layers",
-    "mlp_readout",
     "relative_error",
     "step_size_sweep",
     "verdict",

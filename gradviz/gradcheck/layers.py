@@ -24,7 +24,7 @@ from gradviz.gradcheck.errors import DEFAULT_EPS, leaf_verdict, relative_error
 from gradviz.gradcheck.evaluation import cast_floats, dtype_of, path_name, to_float64
 from gradviz.gradcheck.report import LayerwiseReport, LeafCheck, worst_row
 from gradviz.losses import loss_value
-from gradviz.models import NORM_EPS, apply_mlp, mlp_depth, mlp_options
+from gradviz.models import apply_mlp, mlp_depth, mlp_options, normalize
 
 
 def _cotangent(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
@@ -184,19 +184,10 @@ def _compare_with_chain_rule(names, params, inputs, vjps, grads, out_shape) -> l
 # ------------------------------------------------------------- the gradviz MLP, layer by layer
 
 
-def _normalize(z, norm: str):
-    """Batch norm (over the batch), layer norm (over the units) or nothing, as in
-    gradviz.models (without learned gain and shift)."""
-    if norm == "none":
-        return z
-    axis = 0 if norm == "batch" else -1
-    mean, var = z.mean(axis=axis, keepdims=True), z.var(axis=axis, keepdims=True)
-    return (z - mean) * jax.lax.rsqrt(var + NORM_EPS)
-
-
 class MLPLayer(NamedTuple):
     """One hidden layer of a gradviz MLP as a function of (params, h):
-    phi(N(h @ params["W"] + params["b"])), plus h when residual; h: (batch, fan_in).
+    phi(N(h @ params["W"] + params["b"])), plus h when residual; h: (batch, fan_in), N =
+    gradviz.models.normalize.
     A NamedTuple, so that equal layers compare equal and share their compiled code."""
 
     activation: str
@@ -204,13 +195,14 @@ class MLPLayer(NamedTuple):
     residual: bool = False
 
     def __call__(self, params, h):
-        out = get_activation(self.activation)(_normalize(h @ params["W"] + params["b"],
-                                                         self.norm))
+        out = get_activation(self.activation)(normalize(h @ params["W"] + params["b"],
+                                                        self.norm))
         return out + h if self.residual else out
 
 
-def mlp_readout(params, h):
-    """The MLP's linear read-out h @ params["W"] + params["b"]; h: (batch, width)."""
+def affine_layer(params, h):
+    """A linear layer as a function of (params, h): h @ params["W"] + params["b"], for h:
+    (batch, fan_in); the MLP's read-out in `mlp_layers`."""
     return h @ params["W"] + params["b"]
 
 
@@ -227,7 +219,7 @@ def mlp_layers(params: dict, activation: str = "tanh", residual: bool = False,
     first = MLPLayer(activation, options["norm"], False)
     hidden = MLPLayer(activation, options["norm"], options["residual"])
     names = [f"layer {i}" for i in range(1, depth + 1)] + ["read-out"]
-    layers = [first] + [hidden] * (depth - 1) + [mlp_readout]
+    layers = [first] + [hidden] * (depth - 1) + [affine_layer]
     layer_params = ([{"W": params["W_in"], "b": params["b_in"]}]
                     + [{"W": params["W"][i], "b": params["b"][i]} for i in range(depth - 1)]
                     + [{"W": params["W_out"], "b": params["b_out"]}])
