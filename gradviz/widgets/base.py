@@ -6,7 +6,9 @@ With `%matplotlib widget` (ipympl) the figure is live; elsewhere (plain inline
 backends, Colab) the same controls redraw a static image inside an Output widget.
 """
 
+import base64
 import importlib.util
+import io
 import sys
 
 import ipywidgets as widgets
@@ -82,7 +84,20 @@ class Explorer:
                 display(self.fig)
 
     def _ipython_display_(self):
-        display(self.widget)
+        """The live widget, and a PNG of the figure as it is now for viewers without a
+        kernel (GitHub, nbviewer, nbconvert's HTML): a live frontend shows the widget."""
+        bundle = self.widget._repr_mimebundle_()
+        bundle["text/plain"] = (f"{type(self).__name__}: a live explorer; run the notebook in "
+                                "Jupyter to move its controls")
+        bundle["image/png"] = figure_png(self.fig)
+        display(bundle, raw=True)
+
+
+def figure_png(fig: Figure, dpi: int = 80) -> str:
+    """`fig` as a base64-encoded PNG (what a notebook output's "image/png" holds)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 
