@@ -31,12 +31,22 @@ def _ch5_unscaled_gauss_ratio(n: int = _CH5_GAUSS_POINTS) -> float:
     return float(ig.sum() / (x @ w))
 
 
+@cache
+def _ch5_network() -> tuple:
+    """The tanh MLP of exercises 2 and 3 (width 64, depth 2, key 0) and the first digit, as
+    NumPy arrays, made as a learner makes them: with float64 off (under enable_x64 the
+    same key would draw other, float64, weights)."""
+    with jax.enable_x64(False):
+        params = init_mlp(jax.random.PRNGKey(0), 64, 64, 2, 10)
+        return jax.tree.map(np.asarray, params), np.asarray(digits(1).x[0])
+
+
 def _ch5_logit():
-    """The logit of class 3 of a tanh MLP (width 64, depth 2, key 0) in float64, and the
-    first digit: call inside jax.enable_x64(True)."""
-    params = init_mlp(jax.random.PRNGKey(0), 64, 64, 2, 10)
-    params = jax.tree.map(lambda a: a.astype(np.float64), params)
-    return attribution.class_logit(params, 3, "tanh"), digits(1).x[0].astype(np.float64)
+    """The logit of class 3 of `_ch5_network`'s MLP in float64, and the first digit in
+    float64: call inside jax.enable_x64(True)."""
+    params, x = _ch5_network()
+    params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
+    return attribution.class_logit(params, 3, "tanh"), jnp.asarray(x, jnp.float64)
 
 
 @cache
@@ -218,7 +228,7 @@ EXERCISES = [
     ),
     CodeExercise(
         name="ch5_occlusion",
-        task="occlusion(f, x, baseline) returns, for every feature i of x, f(x) - f(x "
+        task="occlude_each(f, x, baseline) returns, for every feature i of x, f(x) - f(x "
              "with feature i set to baseline[i]): how much f drops when that one pixel is "
              "occluded. f: a scalar function of one input (JAX); x, baseline: float32 "
              "arrays of one shape, any number of axes; returns x's shape.",
