@@ -75,11 +75,12 @@ lab: setup ## Open JupyterLab on notebooks/ (localhost only, token auth; LAB_ARG
 
 test: setup browser ## ruff; unit, browser and Binder tests + nbval; nbval again on an older ISA
 	$(BIN)/ruff check .
-	$(call jax_env,native) $(BIN)/python -m pytest $(XDIST) tests notebooks $(NBVAL) $(PYTEST_ARGS)
+	$(call jax_env,native) $(BIN)/python -m pytest $(XDIST) --durations=25 tests notebooks $(NBVAL) \
+	  $(PYTEST_ARGS)
 ifneq ($(strip $(NBVAL_ISA)),)
 	@echo "nbval again, XLA's CPU code limited to $(NBVAL_ISA): the outputs must not depend on the CPU"
 	$(call jax_env,$(NBVAL_ISA)) XLA_FLAGS="$$XLA_FLAGS --xla_cpu_max_isa=$(NBVAL_ISA)" \
-	  $(BIN)/python -m pytest $(XDIST) notebooks $(NBVAL) $(PYTEST_ARGS); \
+	  $(BIN)/python -m pytest $(XDIST) --durations=10 notebooks $(NBVAL) $(PYTEST_ARGS); \
 	  status=$$?; test $$status -eq 0 -o $$status -eq 5  # 5: PYTEST_ARGS selected no notebook
 endif
 

@@ -4,7 +4,8 @@ real browser. Prints figures; it is not a test.
 Serves JupyterLab from .venv on a generated notebook (one cell per explorer, each made
 with the arguments a chapter uses, plus two reference figures that do no JAX work), opens
 it in headless Chromium (Playwright, Debian's /usr/bin/chromium), runs all cells, then for
-each figure focuses its first slider's handle and presses ArrowRight / ArrowLeft. For each
+each figure focuses its first slider's handle and presses ArrowRight / ArrowLeft (the
+TrainingExplorer: Enter on its Step button, 10 training steps and a redraw). For each
 key it measures, in the page, from the keydown event's timestamp to the first animation
 frame on which the figure's canvas pixels differ (a checksum of the canvas read on every
 frame), then waits until the figure has been still for 300 ms. The first press of each
@@ -14,7 +15,7 @@ The two references are the stack's own floor, with the same 2x2 figure of 8 log-
 lines of 64 points: "floor: blitting" (animated lines, cached background, restore_region +
 draw_artist + blit) and "floor: draw_idle" (a full redraw). Each explorer's median is also
 given as a multiple of the blitting floor measured in the same run. Compilations are
-counted in the kernel over the whole run (jax.monitoring).
+counted in the kernel (jax.monitoring) over every press after a figure's warm-up press.
 
 Run: .venv/bin/python benchmarks/browser_latency.py [--presses 24] [--only FlowExplorer]
 """
@@ -84,6 +85,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import gradviz as gv
+from gradviz.live import Architecture
 from gradviz.widgets import *  # noqa: F403
 
 COMPILES = []
@@ -110,7 +112,11 @@ FIGURES = [
     ("AttributionExplorer", 'AttributionExplorer({"untrained": (mlp, "tanh")}, data.x[:32], '
                             'data.y[:32], {"zeros": jnp.zeros(64)})'),
     ("CompletenessExplorer", "CompletenessExplorer(mlp, data.x[0], 3, n_steps=4)"),
+    # its Step button: 10 training steps of a depth-8 width-64 MLP, then the redraw
+    ("TrainingExplorer", "TrainingExplorer(arch=Architecture(depth=8, width=64), "
+                         "steps_per_tick=10)"),
 ]
+BUTTON = {"TrainingExplorer": "Step"}  # figures measured by clicking a button, not a slider
 
 # In the page (spliced into the two functions below): a checksum of the canvas pixels.
 CHECKSUM = """  const ctx = canvas.getContext('2d', {willReadFrequently: true});
@@ -224,22 +230,33 @@ def write_notebook(path: Path, figures) -> None:
     nbformat.write(nb, path)
 
 
-def measure(page, cell, presses: int) -> list[float]:
+def compiles(page) -> int:
+    return int(page.evaluate(KERNEL, ["latency.ipynb", "print(len(COMPILES))"]))
+
+
+def measure(page, cell, presses: int, button: str | None = None) -> tuple[list[float], int]:
     """keydown -> repainted frame (ms) for `presses` arrow keys on the first slider of
-    `cell`, alternating direction every 4 presses; the first press is a warm-up."""
-    handle = cell.locator(".widget-slider .noUi-handle").first
+    `cell`, alternating direction every 4 presses (or Enter on the button labelled
+    `button`); the first press is a warm-up. Also returns the compilations after it."""
+    if button is None:
+        handle = cell.locator(".widget-slider .noUi-handle").first
+    else:
+        handle = cell.locator("button.jupyter-button", has_text=button).first
     canvas = cell.locator(".jupyter-matplotlib-canvas-div canvas").first
     handle.scroll_into_view_if_needed()
     times = []
     for k in range(presses + 1):
-        key = "ArrowRight" if (k // 4) % 2 == 0 else "ArrowLeft"
+        key = "Enter" if button else "ArrowRight" if (k // 4) % 2 == 0 else "ArrowLeft"
         page.evaluate(SETTLE, [canvas.element_handle(), QUIET])
         page.evaluate(ARM, [handle.element_handle(), canvas.element_handle()])
         handle.press(key)
         latency = page.evaluate("window.gvFrame")
-        if k > 0:
+        if k == 0:
+            page.evaluate(SETTLE, [canvas.element_handle(), QUIET])
+            before = compiles(page)
+        else:
             times.append(np.nan if latency is None else latency)
-    return times
+    return times, compiles(page) - before
 
 
 def main() -> None:
@@ -270,11 +287,12 @@ def main() -> None:
                 canvas = cells.nth(i).locator(".jupyter-matplotlib-canvas-div canvas").first
                 canvas.wait_for(state="visible", timeout=600_000)
             page.wait_for_timeout(2000)
-            before = page.evaluate(KERNEL, ["latency.ipynb", "print(len(COMPILES))"])
+            compiled = 0
             for i, (name, _) in enumerate(figures, start=1):
-                results[name] = measure(page, cells.nth(i), args.presses)
+                results[name], count = measure(page, cells.nth(i), args.presses,
+                                               BUTTON.get(name))
+                compiled += count
                 print(f"  measured {name}", file=sys.stderr)
-            after = page.evaluate(KERNEL, ["latency.ipynb", "print(len(COMPILES))"])
             browser.close()
     finally:
         server.terminate()
@@ -294,7 +312,8 @@ def main() -> None:
     if explorers.size:
         print(f"  {'all explorers':22s} median {np.nanmedian(explorers):6.1f}  "
               f"p95 {np.nanpercentile(explorers, 95):6.1f}")
-    print(f"compilations while the sliders moved: {int(after) - int(before)}")
+    print(f"compilations while the sliders moved (after each figure's warm-up press): "
+          f"{compiled}")
 
 
 if __name__ == "__main__":

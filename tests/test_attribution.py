@@ -404,16 +404,22 @@ def test_chapter_5_exercises_measure_their_answers():
     from gradviz import exercises
     from gradviz.exercises import ch5
 
-    miss = ch5._ch5_trapezoid_miss()
-    assert miss == pytest.approx(1 / 20, rel=1e-4)  # the weights sum to 19/20
-    assert exercises.check("ch5_trapezoid_miss", 0.05).correct
-    assert exercises.check("ch5_trapezoid_miss", 0.0502).correct
-    assert not exercises.check("ch5_trapezoid_miss", 0.1).correct
+    ratio = ch5._ch5_unscaled_gauss_ratio()
+    assert ratio == pytest.approx(2.0, rel=1e-5)  # leggauss's weights sum to 2, not 1
+    assert exercises.check("ch5_unscaled_gauss", 2).correct
+    assert exercises.check("ch5_unscaled_gauss", 2.02).correct
+    assert not exercises.check("ch5_unscaled_gauss", 1).correct  # the halved weights' answer
+    assert not exercises.check("ch5_unscaled_gauss", 0.5).correct
 
-    factor = ch5._ch5_middle_factor()
-    assert factor == pytest.approx(4.0, rel=0.1)
-    assert exercises.check("ch5_middle_factor", 4).correct
-    assert not exercises.check("ch5_middle_factor", 2).correct
+    left = ch5._ch5_left_steps()
+    target = ch5._ch5_error("middle", 8)
+    assert ch5._ch5_error("left", left) <= target < ch5._ch5_error("left", int(left / 1.05))
+    assert 500 < left < 10_000  # first order against second: far more than 8 steps
+    assert exercises.check("ch5_left_steps", left).correct
+    assert exercises.check("ch5_left_steps", round(left, -3)).correct  # "about" is enough
+    assert not exercises.check("ch5_left_steps", 16).correct  # the midpoint rule's habit
+    assert not exercises.check("ch5_left_steps", 64).correct  # 8^2: the rule of thumb, wrongly
+    assert str(left) not in exercises.check("ch5_left_steps", 16).message
 
     steps = ch5._ch5_gauss_steps()
     assert 2 <= steps <= 32

@@ -16,10 +16,15 @@ def test_vanishing_depth_is_where_the_ratio_crosses():
 
 
 def test_which_view_vanishes():
-    views = ch1._linear_views()
-    assert views["signal"] < 0.01 and 0.3 < views["weight_grad"] < 3
-    assert exercises.check("ch1_which_view_vanishes", " Signal ").correct
-    assert not exercises.check("ch1_which_view_vanishes", "both").correct
+    views = ch1._relu_bias_views()
+    # the bias holds the activations level going up, so the weight gradient shrinks with
+    # the signal (section 3's linear net, whose activations shrank, kept it level)
+    assert views["signal"] < 1e-3 and views["weight_grad"] < 1e-3
+    assert 0.5 < views["activations"] < 2
+    assert ch1._shrinks(views) == "both"
+    assert exercises.check("ch1_which_view_vanishes", " Both ").correct
+    for wrong in ("signal", "weight_grad", "neither"):  # "signal": section 3's answer
+        assert not exercises.check("ch1_which_view_vanishes", wrong).correct
 
 
 def test_gru_bias_is_checked_by_measuring():
@@ -31,7 +36,12 @@ def test_gru_bias_is_checked_by_measuring():
     wrong = exercises.check("ch1_gru_bias", 3.0)  # works, but is not the smallest
     assert not wrong.correct and f"{threshold:.2f}" not in wrong.message
     assert not exercises.check("ch1_gru_bias", 0.0).correct
+    assert not exercises.check("ch1_gru_bias", 1.5).correct  # the middle of section 6's [0, 3]
     assert ch1._gru_ratio(3.0) > 100 * ch1._gru_ratio(0.0)
+    # the explorer's bias slider moves in steps of 0.25: its first value that keeps 1% is
+    # accepted
+    on_slider = np.ceil(threshold / 0.25) * 0.25
+    assert ch1._gru_ratio(on_slider) >= 0.01 and exercises.check("ch1_gru_bias", on_slider)
 
 
 def test_no_answer_and_bad_answers():
@@ -53,22 +63,37 @@ def test_chapter_2_exercises_measure_their_answers():
 
     critical = ch2._critical_tanh()
     assert 1.0 < critical < 2.0
-    assert float(theory.signal_gain_per_layer(critical, 0.3, "tanh")) == pytest.approx(1, abs=1e-3)
+    assert float(theory.signal_gain_per_layer(critical, ch2.CRITICAL_BIAS, "tanh")) == \
+        pytest.approx(1, abs=1e-3)
     assert exercises.check("ch2_critical_tanh", critical * 1.04).correct
     assert not exercises.check("ch2_critical_tanh", 1.0).correct
+    # chapter 3 prints the critical sigma_w at sigma_b = 0.3: that is not this answer
+    at_ch3_bias = float(theory.critical_sigma_w(0.3, "tanh"))
+    assert not exercises.check("ch2_critical_tanh", round(at_ch3_bias, 3)).correct
 
     layer = ch2._overflow_layer()
     assert 40 < layer < 60  # 6 ** layer passes float32's 3.4e38 near log(3.4e38) / log(6)
     assert exercises.check("ch2_overflow_layer", layer).correct
     assert not exercises.check("ch2_overflow_layer", 64).correct
 
-    assert ch2._direction_keeper() == "global norm"
-    g = {"w": jax.numpy.array([3.0, 0.1])}
-    clipped = optax.clip(1.0).update(g, ())[0]["w"]
-    assert np.allclose(clipped, [1.0, 0.1])  # by value: the direction turned
-    for answer in ("global norm", "norm", "Global_Norm"):
-        assert exercises.check("ch2_clip_direction", answer).correct
-    assert not exercises.check("ch2_clip_direction", "value").correct
+    angle = ch2._clip_angle()
+    g = ch2.heavy_tailed_gradient()["W"]
+    flat = np.ravel(np.asarray(g, np.float64))
+    by_hand = np.clip(flat, -ch2.CLIP_VALUE, ch2.CLIP_VALUE)  # clipping by value, by hand
+    cosine = by_hand @ flat / (np.linalg.norm(by_hand) * np.linalg.norm(flat))
+    assert angle == pytest.approx(np.degrees(np.arccos(cosine)), abs=1e-3)
+    assert 30 < angle < 80  # a large turn, and not chapter 2's printed angles (<= 46)
+    by_norm = np.ravel(optax.clip_by_global_norm(ch2.CLIP_VALUE).update({"W": g}, ())[0]["W"])
+    assert np.degrees(np.arccos(min(1.0, float(by_norm @ flat / (np.linalg.norm(by_norm)
+                                                                  * np.linalg.norm(flat)))))) \
+        < 0.1  # by norm: no turn
+    assert exercises.check("ch2_clip_direction", round(angle, 1)).correct
+    assert exercises.check("ch2_clip_direction", angle + 1.9).correct
+    for wrong in (0.0, 45.0, angle + 3):  # 0: by norm's; 45: the clip explorer's
+        assert not exercises.check("ch2_clip_direction", wrong).correct
+    assert "Could not read" in exercises.check("ch2_clip_direction", "global norm").message
+    assert jax.numpy.allclose(optax.clip(1.0).update({"w": jax.numpy.array([3.0, 0.1])}, ())[0]
+                              ["w"], jax.numpy.array([1.0, 0.1]))  # by value: turned
 
 
 def test_every_chapter_lists_its_exercises_once_and_the_registry_keeps_them_all():
@@ -80,7 +105,7 @@ def test_every_chapter_lists_its_exercises_once_and_the_registry_keeps_them_all(
     for prefix, module in chapters.items():
         assert all(e.name.startswith(prefix + "_") for e in module.EXERCISES)
     with pytest.raises(ValueError, match="two exercises are called 'ch1_gru_bias'"):
-        base.registry(ch1.EXERCISES, ch1.EXERCISES[-1:])
+        base.registry(ch1.EXERCISES, [exercises.EXERCISES["ch1_gru_bias"]])
 
 
 # ------------------------------------------------------------------ coding exercises

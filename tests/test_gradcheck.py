@@ -404,13 +404,14 @@ def test_chapter_4_exercises_measure_their_answers():
     from gradviz.examples import TWO_LAYER_BUGS
     from gradviz.exercises import ch4
 
-    errors = ch4._ch4_richardson_errors()
-    assert 1e-12 < errors[1e-2] < errors[1e-1] < 1e-5  # truncation, above round-off
-    shrink = ch4._ch4_richardson_shrink()
-    assert 5e3 < shrink < 2e4  # O(eps^4): a 10x smaller step, about 10^4x smaller error
-    assert exercises.check("ch4_richardson_shrink", 1e4).correct
-    assert not exercises.check("ch4_richardson_shrink", 100).correct  # the plain difference's
-    assert "1e+04" not in exercises.check("ch4_richardson_shrink", 100).message
+    errors = ch4._ch4_one_sided_richardson_errors()
+    assert 1e-8 < errors[1e-2] < errors[1e-1] < 1e-1  # truncation, far above round-off
+    shrink = ch4._ch4_one_sided_shrink()
+    assert 50 < shrink < 200  # O(eps^2): a 10x smaller step, about 10^2x smaller error
+    assert exercises.check("ch4_one_sided_richardson", 100).correct
+    assert not exercises.check("ch4_one_sided_richardson", 10).correct  # the one-sided d's
+    assert not exercises.check("ch4_one_sided_richardson", 1e4).correct  # central Richardson's
+    assert f"{shrink:.0f}" not in exercises.check("ch4_one_sided_richardson", 10).message
 
     assert ch4._ch4_mystery_leaf() == TWO_LAYER_BUGS["mystery"][0] == "b2"
     assert exercises.check("ch4_mystery_leaf", " B2 ").correct

@@ -1,16 +1,21 @@
-"""Chapter 4, gradient checking: Richardson's extrapolation, the planted 'mystery' bug of
-`gradviz.examples.two_layer_backward`, and the best float32 step for a loss with an offset.
+"""Chapter 4, gradient checking: Richardson's trick on the one-sided difference, the planted
+'mystery' bug of `gradviz.examples.two_layer_backward`, the best float32 step for a loss
+with an offset; and two functions to write: a central-difference gradient with a step
+right for float64 (checked against jax.grad), and the relative error of a check.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from gradviz.examples import two_layer_backward, two_layer_example, two_layer_loss
-from gradviz.exercises.base import Exercise
-from gradviz.gradcheck import check_gradients, step_size_sweep
+from gradviz.exercises.base import CodeExercise, Exercise
+from gradviz.gradcheck import check_gradients, relative_error, step_size_sweep
 
 
 def _ch4_two_layer_sweep(eps_values, dtype: str = "float64", offset: float = 0.0):
@@ -25,34 +30,37 @@ def _ch4_two_layer_sweep(eps_values, dtype: str = "float64", offset: float = 0.0
 
 
 @cache
-def _ch4_richardson_errors(n_directions: int = 8) -> dict:
+def _ch4_one_sided_richardson_errors(n_directions: int = 8) -> dict:
     """eps -> the largest relative error, over random unit directions v, of Richardson's
-    extrapolation (4 n(eps) - n(2 eps)) / 3 of the two-layer network's directional
-    derivative (float64), n(eps) its central difference; eps = 1e-1 and 1e-2."""
+    trick on the one-sided difference, r(eps) = 2 d(eps) - d(2 eps) with
+    d(eps) = (f(p + eps v) - f(p)) / eps, for the two-layer network's directional
+    derivative in float64; eps = 1e-1 and 1e-2."""
     params, x, y = two_layer_example(jax.random.PRNGKey(0))
     with jax.enable_x64(True):
-        params, x, y = jax.tree.map(lambda a: jax.numpy.asarray(np.asarray(a, np.float64)),
+        params, x, y = jax.tree.map(lambda a: jnp.asarray(np.asarray(a, np.float64)),
                                     (params, x, y))
         theta, unravel = ravel_pytree(params)
 
+        loss = jax.jit(lambda t: two_layer_loss(unravel(t), x, y))
+
         def f(t):
-            return two_layer_loss(unravel(t), x, y)
+            return float(loss(t))
 
         v = np.random.default_rng(0).standard_normal((n_directions, theta.size))
         v /= np.linalg.norm(v, axis=1, keepdims=True)
-        exact = v @ np.asarray(jax.grad(f)(theta))
+        exact = v @ np.asarray(jax.grad(loss)(theta))
+        center = f(theta)
 
-        def central(eps):
-            return np.array([float(f(theta + eps * d) - f(theta - eps * d)) / (2 * eps)
-                             for d in v])
+        def one_sided(eps):
+            return np.array([(f(theta + eps * d) - center) / eps for d in v])
 
-        return {eps: float(np.max(np.abs((4 * central(eps) - central(2 * eps)) / 3 - exact)
+        return {eps: float(np.max(np.abs(2 * one_sided(eps) - one_sided(2 * eps) - exact)
                                   / np.abs(exact))) for eps in (1e-1, 1e-2)}
 
 
-def _ch4_richardson_shrink() -> float:
-    """How many times smaller Richardson's error is at eps = 1e-2 than at eps = 1e-1."""
-    errors = _ch4_richardson_errors()
+def _ch4_one_sided_shrink() -> float:
+    """How many times smaller r's error is at eps = 1e-2 than at eps = 1e-1."""
+    errors = _ch4_one_sided_richardson_errors()
     return errors[1e-1] / errors[1e-2]
 
 
@@ -82,22 +90,83 @@ def _ch4_good_float32_eps(answer) -> bool:
     return bool(match) and match[0] <= 3 * min(errors.values())
 
 
+# --------------------------------------------------------------------------- coding
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A scalar function of a float64 vector, written once for NumPy and JAX: of(xp, x)
+    with xp = numpy or jax.numpy. Called, it evaluates in NumPy (float64); `jax_grad`
+    is its exact gradient by jax.grad in float64. Shows as its formula in messages."""
+
+    formula: str
+    of: Callable
+
+    def __call__(self, x) -> float:
+        return float(self.of(np, np.asarray(x, np.float64)))
+
+    def jax_grad(self, x) -> np.ndarray:
+        with jax.enable_x64(True):
+            return np.asarray(jax.grad(lambda v: self.of(jnp, v))(jnp.asarray(x, jnp.float64)))
+
+    def __repr__(self) -> str:
+        return self.formula
+
+
+def _exact_gradient(f: Formula, x) -> np.ndarray:
+    """The reference of ch4_central_difference: jax.grad of f at x, in float64."""
+    return f.jax_grad(x)
+
+
+def _central_difference_cases() -> list[dict]:
+    rng = np.random.default_rng(4)
+    w = np.round(rng.normal(size=(3, 5)), 2)
+    formulas = [
+        Formula("f(x) = sum(sin(x) * x**2)", lambda xp, x: xp.sum(xp.sin(x) * x**2)),
+        Formula("f(x) = log(sum(exp(x)))", lambda xp, x: xp.log(xp.sum(xp.exp(x)))),
+        Formula("f(x) = sum(exp(2 x)) / 4", lambda xp, x: xp.sum(xp.exp(2 * x)) / 4),
+        Formula(f"f(x) = sum(tanh(W @ x)), W = {w.tolist()}",
+                lambda xp, x: xp.sum(xp.tanh(xp.asarray(w) @ x))),
+        Formula("f(x) = sum(x**3) / 3 + 2", lambda xp, x: xp.sum(x**3) / 3 + 2.0),
+    ]
+    cases = [{"f": f, "x": np.round(rng.normal(size=5), 3)} for f in formulas]
+    cases[-1]["x"][2] = 0.0  # a coordinate whose gradient is exactly 0
+    return cases
+
+
+def _relative_error_cases() -> list[dict]:
+    rng = np.random.default_rng(0)
+    a = np.round(rng.normal(size=5), 3)
+    return [
+        {"analytic": a, "numerical": np.round(a * (1 + 0.01 * rng.normal(size=5)), 5)},
+        {"analytic": np.array([0.0, 0.0, 1.0, -2.0, 3.0]),  # 0/0, one 0, equal, sign
+         "numerical": np.array([0.0, 1e-3, 0.0, -2.0, -3.0])},
+        {"analytic": np.array([-1.0, -4.0, -0.5]), "numerical": np.array([-1.1, -3.9, -0.6])},
+        {"analytic": np.array([2e-12, -3e-13]), "numerical": np.array([1e-12, -3.3e-13])},
+    ]
+
+
 EXERCISES = [
     Exercise(
-        name="ch4_richardson_shrink",
-        question="The two-layer network of this chapter, float64: how many times smaller "
-                 "is the relative error of Richardson's extrapolation (4 n(eps) - n(2 eps)) "
-                 "/ 3, n the central difference, at eps = 1e-2 than at eps = 1e-1?",
-        hint="Write the Taylor expansion of the central difference up to its eps^4 term, "
-             "and combine n(eps) and n(2 eps) as the formula does: which power of eps "
-             "survives? Then measure along a random unit direction v (the exact slope is "
-             "jax.grad(...) @ v), in float64.",
-        truth=_ch4_richardson_shrink,
+        name="ch4_one_sided_richardson",
+        question="Richardson's trick on the one-sided difference d(eps) = (f(p + eps v) - "
+                 "f(p)) / eps: r(eps) = 2 d(eps) - d(2 eps). The two-layer network of this "
+                 "chapter, float64, random unit directions v: how many times smaller is the "
+                 "relative error of r at eps = 1e-2 than at eps = 1e-1?",
+        hint="Expand d(eps) = f' + eps f''/2 + eps^2 f'''/6 + ... and d(2 eps) the same way: "
+             "which term does 2 d(eps) - d(2 eps) cancel, and which power of eps is left? "
+             "Then measure in float64: theta, unravel = jax.flatten_util.ravel_pytree(p64) "
+             "with p64 the parameters as float64, f(t) = two_layer_loss(unravel(t), x2, y2) "
+             "inside `with jax.enable_x64(True):`, the exact slope jax.grad(f)(theta) @ v.",
+        truth=_ch4_one_sided_shrink,
         accepts=lambda answer, truth: abs(np.log10(float(answer) / truth)) <= 0.3,
-        because=lambda truth: f"measured about {truth:.0e} times: the eps^2 terms cancel, "
-                              "so the error is O(eps^4), and a 10 times smaller step gives "
-                              "an error about 10^4 times smaller (until round-off takes "
-                              "over).",
+        because=lambda truth: f"measured about {truth:.0f} times: the eps f''/2 terms cancel "
+                              "(2 x eps/2 - 2 eps/2 = 0), so r's error is O(eps^2), like the "
+                              "central difference's, and a 10 times smaller step gives an "
+                              "error about 10^2 times smaller. It costs the same two extra "
+                              "evaluations as the central difference and gains nothing over "
+                              "it; applied to central differences, the same trick cancels "
+                              "their eps^2 term and leaves O(eps^4).",
     ),
     Exercise(
         name="ch4_mystery_leaf",
@@ -132,5 +201,44 @@ EXERCISES = [
                               "eps; the best step, about (machine_eps |f| / |f'''|)^(1/3), "
                               "grows by the cube root of that. A constant in the loss "
                               "changes no gradient, yet it hurts the check.",
+    ),
+    CodeExercise(
+        name="ch4_central_difference",
+        task="central_difference(f, x) returns the gradient of f at x by central "
+             "differences, (f(x + eps e_i) - f(x - eps e_i)) / (2 eps) for each coordinate "
+             "i, with a step eps right for float64. f: a function of a float64 array "
+             "x: (n,) to a number. Returns an array of shape (n,). It is compared with "
+             "jax.grad in float64, to a relative 3e-9: close enough that a forward "
+             "difference, or a central one with a step far from the best, fails. (A "
+             "message shows 4 digits, and a wrong step's error sits further down: each f "
+             "given has f.jax_grad(x), the exact gradient, to subtract from yours.)",
+        hint="Loop over i: e = np.zeros_like(x); e[i] = eps. Which step? Section 2: the "
+             "error is about eps^2 |f'''| / 6 + machine_eps |f| / eps, smallest near "
+             "machine_eps^(1/3), np.finfo(np.float64).eps ** (1 / 3) (about 6e-6).",
+        reference=_exact_gradient,
+        cases=_central_difference_cases,
+        because="your central differences agree with jax.grad to a few 1e-10: the "
+                "truncation eps^2 f'''/6 and the round-off machine_eps |f| / eps are both "
+                "about 1e-11 at a step near machine_eps^(1/3). A forward difference at its "
+                "own best step, about machine_eps^(1/2), is off by 1e-8 to 1e-7.",
+        rtol=3e-9,
+        atol=1e-9,
+    ),
+    CodeExercise(
+        name="ch4_relative_error",
+        task="my_relative_error(analytic, numerical) returns |a - n| / max(|a|, |n|) "
+             "elementwise, and 0 where a = n = 0 (two zeros agree). analytic, numerical: "
+             "float64 arrays of one shape; returns an array of that shape.",
+        hint="np.maximum(np.abs(a), np.abs(n)) is the scale; where it is 0, divide by 1 "
+             "instead (np.where), since |a - n| is 0 there too. Do not add a small number "
+             "to the scale: it changes the error of small gradients, which is what the "
+             "check must judge.",
+        reference=relative_error,
+        cases=_relative_error_cases,
+        because="the same as gradviz.gradcheck.relative_error: symmetric in a and n, "
+                "unchanged when both are scaled by the same factor (so a gradient of 1e-12 "
+                "is judged like one of 1), at most 2, and 0 for two zeros (which "
+                "check_gradients then reports as unresolved: no relative error can be "
+                "measured between them).",
     ),
 ]

@@ -2,7 +2,10 @@
 norms as a layers x steps heat map, and per-layer update-to-data ratios.
 
 `draw_training(axes, ...)` makes the artists once; `update_training(artists, ...)`
-changes their data in place after every chunk of steps.
+changes their data in place after every chunk of steps. The axes' limits move in steps
+(the step axis to the next 1-2-5 round number, the log axes to whole decades), so that
+most chunks change only the artists in `TrainingArtists.animated()`, which the explorer
+redraws alone (blitting) instead of the whole figure.
 """
 
 import warnings
@@ -36,6 +39,12 @@ class TrainingArtists(NamedTuple):
     accuracy: object  # test accuracy line (digits)
     heat: object  # image: log10 ||dL/dW_l||, layers x steps
     ratios: list  # one line per layer
+    guide: object  # the healthy update ratio, drawn over the ratio lines
+
+    def animated(self) -> list:
+        """The artists an update changes (and the guide line, which stays on top of them)."""
+        return [self.train_loss, self.test_loss, self.overflow, self.boundary, self.points,
+                self.accuracy, self.heat, *self.ratios, self.guide]
 
 
 def boundary_grid(x_train) -> tuple[np.ndarray, tuple]:
@@ -67,7 +76,7 @@ def draw_training(axes, x_train, y_train, extent) -> TrainingArtists:
     ax_heat.figure.colorbar(heat, ax=ax_heat, label="log10 ||dL/dW_l||")
     ax_heat.set(xlabel="step", ylabel="layer l", title="gradient norm per layer (grey: inf/NaN)")
     ratios = [ax_ratio.plot([], [], color=LAYER_COLORS[i], lw=1)[0] for i in range(MAX_DEPTH)]
-    ax_ratio.axhline(HEALTHY_RATIO, color=REFERENCE_GREY, ls="--", lw=1, zorder=5)
+    guide = ax_ratio.axhline(HEALTHY_RATIO, color=REFERENCE_GREY, ls="--", lw=1, zorder=5)
     ax_ratio.set(yscale="log", xlabel="step", ylabel="||ΔW_l|| / ||W_l||",
                  title=f"update ratio (median of {SMOOTH} steps); dark: layer 1,\n"
                        f"dashed: {HEALTHY_RATIO:.0e}, healthy")
@@ -75,7 +84,7 @@ def draw_training(axes, x_train, y_train, extent) -> TrainingArtists:
         ax.xaxis.set_major_locator(ticker.MaxNLocator(5, integer=True))
     ax_heat.yaxis.set_major_locator(ticker.MaxNLocator(8, integer=True))
     return TrainingArtists(tuple(axes), train, test, overflow, boundary, points, accuracy,
-                           heat, ratios)
+                           heat, ratios, guide)
 
 
 def show_task(artists: TrainingArtists, x_train, y_train, extent, two_d: bool) -> None:
@@ -114,7 +123,7 @@ def update_training(artists: TrainingArtists, history: StepLog | None, depth: in
             ax.yaxis.set_minor_locator(ticker.NullLocator())
         return
     steps = history.step
-    span = (steps[0], max(steps[-1], steps[0] + 1))
+    span = (0, round_up(steps[-1]))  # moves only when the run passes a round number
     artists.train_loss.set_data(steps, positive_or_nan(history.loss))
     artists.test_loss.set_data(steps, positive_or_nan(history.test_loss))
     bad = np.flatnonzero(history.nonfinite)
@@ -129,13 +138,20 @@ def update_training(artists: TrainingArtists, history: StepLog | None, depth: in
     _fit_log(ax_loss, [history.loss, history.test_loss])
     log_norm = np.log10(positive_or_nan(history.grad_norm[:, :depth].T))
     artists.heat.set_data(log_norm)
-    artists.heat.set_extent((span[0], span[1], 0.5, depth + 0.5))
+    artists.heat.set_extent((steps[0] - 0.5, steps[-1] + 0.5, 0.5, depth + 0.5))
     ax_heat.set(xlim=span, ylim=(0.5, depth + 0.5))
     smooth = running_median(positive_or_nan(history.update_ratio[:, :depth]), SMOOTH)
     for i, line in enumerate(artists.ratios):
         line.set_visible(i < depth)
         line.set_data((steps, smooth[:, i]) if i < depth else ([], []))
     _fit_log(ax_ratio, [smooth, [HEALTHY_RATIO]])
+
+
+def round_up(n: float) -> float:
+    """The smallest 1, 2 or 5 x 10^k that is >= n (and >= 1): 7 -> 10, 10 -> 10, 11 -> 20."""
+    n = max(float(n), 1.0)
+    decade = 10.0 ** np.floor(np.log10(n))
+    return next(m * decade for m in (1, 2, 5, 10) if m * decade >= n * (1 - 1e-12))
 
 
 def running_median(values: np.ndarray, window: int) -> np.ndarray:
@@ -149,11 +165,14 @@ def running_median(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def _fit_log(ax: Axes, values) -> None:
-    """Log y limits around the positive finite values (a decade of margin at most)."""
+    """Log y limits at the whole decades around the positive finite values (at least one
+    decade), so that they change only when the values cross a power of ten."""
     flat = np.concatenate([positive_or_nan(v).ravel() for v in values])
     flat = flat[np.isfinite(flat)]
     if flat.size:
-        low, high = flat.min(), flat.max()
-        ax.set_ylim(low / 1.5, high * 1.5 if high > low else low * 10)
-        fit_log_ticks(ax)
-        ax.yaxis.set_minor_locator(ticker.NullLocator())  # unlabelled, and each costs a redraw
+        low = 10.0 ** np.floor(np.log10(flat.min()))
+        high = max(10.0 ** np.ceil(np.log10(flat.max())), 10 * low)
+        if ax.get_ylim() != (low, high):
+            ax.set_ylim(low, high)
+            fit_log_ticks(ax)
+            ax.yaxis.set_minor_locator(ticker.NullLocator())  # unlabelled, each costs a redraw

@@ -6,7 +6,9 @@ With `%matplotlib widget` (ipympl) the figure is live; elsewhere (plain inline
 backends, Colab) the same controls redraw a static image inside an Output widget.
 """
 
+import base64
 import importlib.util
+import io
 import sys
 
 import ipywidgets as widgets
@@ -67,23 +69,72 @@ class Explorer:
         self.summary = widgets.HTML()
         self.live = isinstance(self.fig.canvas, widgets.DOMWidget)
         self.view = self.fig.canvas if self.live else widgets.Output()
+        self.animated: list = []  # artists redrawn alone by blitting (see `animate`)
+        self._background = None  # the rest of the figure, cached at its last full draw
+        self._drawn_limits = None  # every axis' limits at that draw
 
     def layout(self, controls: list) -> widgets.VBox:
         rows = [widgets.HBox(controls[i : i + 3]) for i in range(0, len(controls), 3)]
         return widgets.VBox([*rows, self.view, self.summary])
 
-    def redraw(self) -> None:
-        """Redraw after the artists changed: in place (ipympl) or as a new image."""
+    def animate(self, artists) -> None:
+        """Blit: on a live figure, redraw only `artists` (the lines, images and texts that
+        change on every update) over a cached copy of the rest of the figure, so that a
+        slider step does not re-render ticks, labels and titles. The cache is refreshed by
+        every full draw, which `redraw` makes itself when an axis' limits changed, and on
+        request (`redraw(full=True)`) after any other change to the rest of the figure."""
+        self.animated = sorted(artists, key=lambda artist: artist.get_zorder())
         if self.live:
-            self.fig.canvas.draw_idle()
+            for artist in self.animated:
+                artist.set_animated(True)  # left out of full draws: drawn by _draw_animated
+            self.fig.canvas.mpl_connect("draw_event", self._cache_background)
+
+    def _limits(self) -> list:
+        return [(ax.get_xlim(), ax.get_ylim()) for ax in self.fig.axes]
+
+    def _cache_background(self, _event) -> None:
+        self._background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
+        self._drawn_limits = self._limits()
+        self._draw_animated()
+
+    def _draw_animated(self) -> None:
+        for artist in self.animated:
+            if artist.get_visible():
+                (artist.axes or self.fig).draw_artist(artist)
+
+    def redraw(self, full: bool = False) -> None:
+        """Redraw after the artists changed: in place (ipympl), by blitting the animated
+        artists where nothing else changed, or as a new image (static backends)."""
+        if self.live:
+            canvas = self.fig.canvas
+            if full or self._background is None or self._limits() != self._drawn_limits:
+                self._background = None  # stale until the full draw has happened
+                canvas.draw_idle()
+            else:
+                canvas.restore_region(self._background)
+                self._draw_animated()
+                canvas.blit(self.fig.bbox)
         elif in_kernel():  # outside a kernel (tests, scripts) there is nowhere to show it
             with self.view:
                 clear_output(wait=True)
                 display(self.fig)
 
     def _ipython_display_(self):
-        display(self.widget)
+        """The live widget, and a PNG of the figure as it is now for viewers without a
+        kernel (GitHub, nbviewer, nbconvert's HTML): a live frontend shows the widget."""
+        bundle = self.widget._repr_mimebundle_()
+        bundle["text/plain"] = (f"{type(self).__name__}: a live explorer; run the notebook in "
+                                "Jupyter to move its controls")
+        bundle["image/png"] = figure_png(self.fig)
+        display(bundle, raw=True)
 
+
+def figure_png(fig: Figure, dpi: int = 80) -> str:
+    """`fig` as a base64-encoded PNG (what a notebook output's "image/png" holds); saving
+    draws the animated artists too."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def log_slider(grid, value, description: str, fmt: str, **kwargs) -> widgets.SelectionSlider:

@@ -137,8 +137,9 @@ class TrainingExplorer(Explorer):
             self.fig.subplots_adjust(left=0.12, right=0.95, bottom=0.08, top=0.93,
                                      hspace=0.45, wspace=0.45)
             self.artists = draw_training(axes, self.data.x_train, self.data.y_train, extent)
+            self.animate(self.artists.animated())
         show_task(self.artists, self.data.x_train, self.data.y_train, extent, two_d)
-        self.reset()
+        self.reset(full=True)  # the middle panel's titles and labels changed
 
     def on_architecture(self, change) -> None:
         if change["owner"] in (self.task, self.noise):
@@ -146,12 +147,13 @@ class TrainingExplorer(Explorer):
         else:
             self.reset()
 
-    def reset(self) -> None:
-        """A new run with the current settings (a new seed each time)."""
+    def reset(self, full: bool = False) -> None:
+        """A new run with the current settings (a new seed each time); `full`: redraw the
+        whole figure, not only its animated artists."""
         self.key, run_key = jax.random.split(self.key)
         self.run = start_run(run_key, self.data, self.arch, self.hyper)
         self.history = None
-        self.show()
+        self.show(full)
 
     def step(self) -> None:
         """steps_per_tick more training steps, then the figure and summary."""
@@ -160,7 +162,7 @@ class TrainingExplorer(Explorer):
         self.history = extend(self.history, log)
         self.show()
 
-    def show(self) -> None:
+    def show(self, full: bool = False) -> None:
         arch = self.arch
         probability = None if self.grid is None else class_probability(self.run, arch,
                                                                         self.grid)
@@ -168,4 +170,4 @@ class TrainingExplorer(Explorer):
         self.summary.value = ("press Play or Step to train" if self.history is None
                               else f"step {self.run.step}: " + diagnose(self.history,
                                                                         arch.depth))
-        self.redraw()
+        self.redraw(full)
