@@ -128,14 +128,16 @@ EXERCISES = [
                  f"(20, 20)) ** 3}}, clipped by value at {CLIP_VALUE:g} (optax.clip): by how "
                  "many degrees does the clipped step point away from g? (Within 2 degrees.)",
         hint="Flatten g and the clipped g into vectors u and v; the angle is "
-             "arccos(u.v / (|u| |v|)), in degrees with np.degrees. Cubing makes a few "
-             "coordinates huge and most small: which ones does clipping cut?",
+             "arccos(u.v / (|u| |v|)), in degrees with np.degrees. Cubing makes the large "
+             "coordinates much larger than the rest: which ones does clipping cut, and how "
+             "much of the length did they carry?",
         truth=_clip_angle,
         accepts=lambda answer, truth: abs(float(answer) - truth) <= 2.0,
-        because=lambda truth: f"{truth:.1f} degrees: clipping by value cuts the few large "
-                              "coordinates that carried most of the gradient's length and "
-                              "keeps the many small ones, so the step turns towards the "
-                              "sign vector; clipping by global norm would turn it by 0.",
+        because=lambda truth: f"{truth:.1f} degrees: clipping by value cuts the large "
+                              "coordinates, which carried most of the gradient's length, "
+                              "down to the threshold and keeps the small ones, so the step "
+                              "turns towards the sign vector; clipping by global norm would "
+                              "turn it by 0.",
     ),
     CodeExercise(
         name="ch2_variance_map",
