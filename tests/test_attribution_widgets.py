@@ -102,15 +102,23 @@ def test_summary_measures_completeness_against_f_x_minus_f_baseline():
     assert "nothing to attribute" in attribution_summary(nothing, 3, "zeros")
 
 
-def test_signed_maps_have_symmetric_colour_limits(explorer):
-    for image, kind in zip(explorer.images, ("ink", "magnitude", "signed", "signed",
-                                             "signed"), strict=True):
-        low, high = image.get_clim()
-        data = np.abs(np.asarray(image.get_array()))
-        if kind == "signed":
-            assert low == -high and high == pytest.approx(data.max())
-        elif kind == "magnitude":
-            assert low == 0
+def test_each_kind_of_map_has_one_colour_scale_for_every_example(explorer):
+    every = explorer.compute(explorer.model.value, explorer.baseline.value)
+    batches = (every.saliency, every.input_x_gradient, every.integrated_gradients,
+               every.smoothgrad)
+    limits = []
+    for index in (0, 1):
+        explorer.example.value = index
+        limits.append([image.get_clim() for image in explorer.images])
+        for image, kind, batch in zip(explorer.images[1:], ("magnitude", "signed", "signed",
+                                                            "signed"), batches, strict=True):
+            low, high = image.get_clim()
+            largest = float(np.abs(np.asarray(batch)).max())  # over every example
+            assert largest <= high <= 2 * largest  # rounded up to one significant digit
+            assert f"{high:.10g}" == f"{float(f'{high:.1g}'):.10g}"
+            assert low == (0 if kind == "magnitude" else -high)
+    assert limits[0] == limits[1]  # the scale stays when the example changes
+    explorer.example.value = 0
 
 
 def test_completeness_explorer_shows_each_rule_at_the_chosen_steps():

@@ -102,3 +102,59 @@ def test_the_training_explorer_blits_most_chunks(ipympl_backend):
     blitted = pixels(explorer.fig.canvas)
     explorer.fig.canvas.draw()
     np.testing.assert_array_equal(blitted, pixels(explorer.fig.canvas))
+
+
+def _explorers():
+    """(name, factory, moves): each explorer, small, and the control moves a learner makes
+    (control attribute, value), small steps first (which should blit) then big ones."""
+    import jax
+    import jax.numpy as jnp
+
+    import gradviz as gv
+    from gradviz import widgets as w
+
+    def mlp():
+        return gv.init_mlp(jax.random.PRNGKey(0), 64, 32, 3, 10, init="xavier")
+
+    def digits():
+        return gv.data.digits(32)
+
+    return [
+        ("flow", lambda: w.FlowExplorer(depth=12, width=32),
+         [("depth", 13), ("depth", 14), ("scale", 1.05), ("depth", 40), ("activation", "relu"),
+          ("yscale", "linear"), ("depth", 41)]),
+        ("rnn", lambda: w.RNNExplorer(length=20, max_length=40),
+         [("length", 21), ("length", 22), ("recurrent_scale", 1.5), ("cell", "gru")]),
+        ("clip", lambda: w.ClipExplorer(steps=40, length=10, hidden=8),
+         [("threshold", 5), ("threshold", 6), ("threshold", 0)]),
+        ("phase", lambda: w.PhaseDiagramExplorer(depth=10, width=16, n_w=6, n_b=4,
+                                                 n_examples=16),
+         [("sigma_w", 1.05), ("sigma_w", 1.1), ("sigma_b", 0.5), ("activation", "relu")]),
+        ("isometry", lambda: w.IsometryExplorer(depth=6, width=16, max_depth=16),
+         [("depth", 7), ("depth", 8), ("activation", "linear"), ("depth", 16)]),
+        ("steps", lambda: w.StepSizeExplorer(),
+         [("eps", 20), ("eps", 21), ("dtype", "float32")]),
+        ("attribution", lambda: w.AttributionExplorer(
+            {"untrained": (mlp(), "tanh")}, digits().x[:4], digits().y[:4],
+            {"zeros": jnp.zeros(64)}, n_steps=4, ink=lambda image: 8 + 4 * image),
+         [("example", 1), ("example", 2)]),
+        ("completeness", lambda: w.CompletenessExplorer(mlp(), digits().x[0], 3, n_steps=4,
+                                                        max_steps=16),
+         [("steps", 5), ("steps", 6), ("steps", 16)]),
+    ]
+
+
+@pytest.mark.parametrize("name", [name for name, _, _ in _explorers()])
+def test_every_explorer_blits_small_moves_and_shows_what_a_full_draw_shows(ipympl_backend,
+                                                                           name):
+    (make, moves), = [(m, v) for n, m, v in _explorers() if n == name]
+    explorer = make()
+    calls = watch(explorer.fig.canvas)
+    explorer.redraw()
+    for control, value in moves:
+        getattr(explorer, control).value = value
+        shown = pixels(explorer.fig.canvas)
+        explorer.fig.canvas.draw()  # what a full draw of the same state shows
+        np.testing.assert_array_equal(shown, pixels(explorer.fig.canvas),
+                                      err_msg=f"{name} after {control} = {value!r}")
+    assert "blit" in calls, calls  # small moves redraw only the changing artists

@@ -11,7 +11,7 @@ from matplotlib.colorbar import Colorbar
 from matplotlib.lines import Line2D
 
 from gradviz.integrated import Convergence
-from gradviz.plots.maps import draw_maps, update_maps
+from gradviz.plots.maps import draw_maps, round_up, update_maps
 from gradviz.plots.style import COLORS, few_ticks
 
 RULE_STYLES = {"gauss-legendre": "-", "left": "--", "middle": "-.", "right": ":",
@@ -60,16 +60,18 @@ def draw_completeness(ax_error, map_axes, bar_ax, table: Convergence,
     bar_ax.set_visible(False)
     colorbar = bar_ax.figure.colorbar(images[0], ax=bar_ax, fraction=0.5)
     colorbar.ax.tick_params(labelsize=7)
-    colorbar.set_label("IG, one scale for all five", fontsize=7)
+    colorbar.set_label("IG, one scale for all", fontsize=7)
     return CompletenessArtists(marker, images, colorbar)
 
 
 def update_completeness(artists: CompletenessArtists, table: Convergence, n: int) -> None:
-    """Show the rules' maps at n steps, all on one symmetric colour scale, and mark n."""
-    maps = rule_maps(table, n)
-    update_maps(artists.images, maps, ["signed"] * len(artists.images))
-    finite = [np.abs(m[np.isfinite(m)]) for m in maps]
-    top = max((float(v.max()) for v in finite if v.size), default=1.0) or 1.0
-    for image in artists.images:  # one scale, so the rules' maps can be compared
-        image.set_clim(-top, top)
+    """Show the rules' maps at n steps, all on one symmetric colour scale (the same at
+    every n), and mark n."""
+    every = np.abs(np.asarray(table.attributions, dtype=np.float64))
+    every = every[np.isfinite(every)]
+    # one scale for every rule and step count, so that maps compare across both (and a
+    # step of the slider redraws only the maps)
+    top = round_up(float(every.max())) if every.size and every.max() > 0 else 1.0
+    update_maps(artists.images, rule_maps(table, n), ["signed"] * len(artists.images),
+                tops=[top] * len(artists.images))
     artists.marker.set_xdata([n, n])

@@ -18,6 +18,7 @@ from gradviz.plots.style import (
     few_ticks,
     finite_or_nan,
     fit_log_ticks,
+    layer_limits,
     positive_or_nan,
     rescale,
 )
@@ -160,20 +161,20 @@ def update_flow(artists: FlowArtists, stats: FlowStats, theory_signal=None,
     artists.ratio_note.set_text(where_not_drawn("ratio", stats.update_ratio))
     for span, bad in zip(artists.nonfinite, (backward, forward, forward, backward), strict=True):
         _show_nonfinite(span, bad)
+    ax = artists.signal.axes
+    if yscale is not None and ax.get_yscale() != yscale:
+        with warnings.catch_warnings():  # all-inf/NaN data: nothing to show on a log axis
+            warnings.simplefilter("ignore", UserWarning)
+            ax.set_yscale(yscale)
+        ax.set_autoscaley_on(True)
+        few_ticks(ax)
     for line in (artists.signal, artists.act_std, artists.saturation, artists.update_ratio):
         ax = line.axes
         rescale(ax)
-        ax.set_xlim(0.5, max(len(layers), 2) + 0.5)
+        layer_limits(ax, len(layers))
         fit_log_ticks(ax)
         # nothing finite to draw: no stale tick labels left from the last data
         drawn = any(np.any(np.isfinite(np.asarray(other.get_ydata(), float))
                            & (np.asarray(other.get_ydata(), float) > 0))
                     for other in ax.lines) if ax.get_yscale() == "log" else True
         ax.tick_params(axis="y", which="both", labelleft=drawn)
-    ax = artists.signal.axes
-    if yscale is not None and ax.get_yscale() != yscale:
-        with warnings.catch_warnings():  # all-inf/NaN data: nothing to show on a log axis
-            warnings.simplefilter("ignore", UserWarning)
-            ax.set_yscale(yscale)
-        few_ticks(ax)
-        fit_log_ticks(ax)

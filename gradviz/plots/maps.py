@@ -38,13 +38,16 @@ def draw_maps(axes, maps, titles, kinds, shape=(8, 8), colorbar=False) -> list:
     return images
 
 
-def update_maps(images, maps, kinds, shape=(8, 8)) -> None:
-    """Put new maps into the images of `draw_maps`, with limits that fit each map."""
-    for image, values, kind in zip(images, maps, kinds, strict=True):
+def update_maps(images, maps, kinds, shape=(8, 8), tops=None) -> None:
+    """Put new maps into the images of `draw_maps`. A "signed" or "magnitude" map is
+    scaled to tops[k] if given (one scale for many maps), else to its own largest value
+    rounded up to one significant digit (so that the scale, and its colour bar, changes
+    only when the values pass such a number)."""
+    for k, (image, values, kind) in enumerate(zip(images, maps, kinds, strict=True)):
         values = np.asarray(values, dtype=np.float64).reshape(shape)
         image.set_data(values)
-        top = float(np.nanmax(np.abs(values))) if np.any(np.isfinite(values)) else 1.0
-        top = top if top > 0 else 1.0
+        largest = float(np.nanmax(np.abs(values))) if np.any(np.isfinite(values)) else 0.0
+        top = tops[k] if tops is not None else round_up(largest) if largest > 0 else 1.0
         if kind == "ink":
             image.set_clim(*INK_RANGE)
         elif kind == "signed":
@@ -56,4 +59,22 @@ def update_maps(images, maps, kinds, shape=(8, 8)) -> None:
             image.set_clim(low, high if high > low else low + 1.0)
 
 
+def round_up(value: float) -> float:
+    """`value` > 0 rounded up to one significant digit: 0.163 -> 0.2, 3.1 -> 4."""
+    unit = 10.0 ** np.floor(np.log10(value))
+    return float(unit * np.ceil(value / unit * (1 - 1e-12)))
+
+
 # --------------------------------------------------------------------------- chapter 3: fixes
+
+
+def shared_tops(batches) -> list[float]:
+    """One colour scale per kind of map over many examples: for each array of maps
+    (n_examples, ...), its largest |value| rounded up (`round_up`), 1 where there is none."""
+    tops = []
+    for batch in batches:
+        values = np.abs(np.asarray(batch, dtype=np.float64))
+        values = values[np.isfinite(values)]
+        tops.append(round_up(float(values.max())) if values.size and values.max() > 0
+                    else 1.0)
+    return tops

@@ -30,16 +30,59 @@ def positive_or_nan(values) -> np.ndarray:
 
 
 def rescale(ax: Axes) -> None:
-    """Fit the axis limits to the current data (lines do not do it when their data change)."""
-    ax.relim()
-    if ax.get_yscale() == "log" and not any(
-        np.any(np.asarray(line.get_ydata(), dtype=float) > 0) for line in ax.lines
-    ):
-        low, high = ax.get_ylim()  # nothing finite to show (overflow): keep the last
-        if not 0 < low < high:  # limits, or give a fresh axis a valid log range
-            ax.set_ylim(1e-3, 1e3)
-        return
-    ax.autoscale_view()
+    """Fit the autoscaled axes' limits to the lines' finite data in steps, so that they
+    change only now and then: a log axis to the whole decades around the data (with a
+    twentieth of a decade to spare), a linear one to round numbers (`round_limits`), an
+    x axis of positions 1..n (layers, time steps) as `position_limits` puts it. Between
+    steps an update changes only the lines, which the explorers redraw alone (blitting).
+    Without finite data a log axis keeps its limits (or gets 1e-3..1e3 if it has none).
+    Limits set by hand (autoscaling off) stay."""
+    for axis in ("x", "y"):
+        if not (ax.get_autoscalex_on() if axis == "x" else ax.get_autoscaley_on()):
+            continue
+        log = (ax.get_xscale() if axis == "x" else ax.get_yscale()) == "log"
+        values = [np.asarray(line.get_xdata() if axis == "x" else line.get_ydata(), float)
+                  for line in ax.lines if line.get_visible()]
+        values = np.concatenate([v.ravel() for v in values]) if values else np.zeros(0)
+        values = values[np.isfinite(values) & ((values > 0) if log else True)]
+        current = ax.get_xlim() if axis == "x" else ax.get_ylim()
+        if values.size == 0:
+            limits = current if not log or 0 < current[0] < current[1] else (1e-3, 1e3)
+        elif log:
+            low = np.floor(np.log10(values.min()) - 0.05)
+            limits = (10.0**low, 10.0 ** max(np.ceil(np.log10(values.max()) + 0.05), low + 1))
+        elif axis == "x" and values.min() >= 1 and np.all(values == np.round(values)):
+            limits = position_limits(int(values.max()))
+        else:
+            limits = round_limits(values.min(), values.max())
+        if tuple(current) != tuple(limits):  # auto=None: autoscaling stays on
+            (ax.set_xlim if axis == "x" else ax.set_ylim)(*limits, auto=None)
+
+
+def round_limits(low: float, high: float) -> tuple[float, float]:
+    """Limits around [low, high] at multiples of one significant digit of the larger of
+    |low| and |high| (0.23..0.87 -> 0.2..0.9), with 3% margins: they change only when the
+    data pass such a number."""
+    if high <= low:
+        low, high = low - 0.5 * (abs(low) or 1.0), high + 0.5 * (abs(high) or 1.0)
+    step = 10.0 ** np.floor(np.log10(max(abs(low), abs(high))))
+    low, high = step * np.floor(low / step), step * np.ceil(high / step)
+    margin = 0.03 * (high - low)
+    return float(low - margin), float(high + margin)
+
+
+def position_limits(n: int, step: int = 8) -> tuple[float, float]:
+    """x limits for positions 1..n (layers, time steps): up to n itself for n <= step,
+    beyond it to the next multiple of `step`, so that n can change by small amounts
+    without new limits."""
+    top = max(n if n <= step else step * int(np.ceil(n / step)), 2)
+    return 0.5, top + 0.5
+
+
+def layer_limits(ax: Axes, n: int) -> None:
+    """Set `position_limits(n)` on ax's x axis (autoscaling left as it is)."""
+    if ax.get_xlim() != position_limits(n):
+        ax.set_xlim(*position_limits(n), auto=None)
 
 
 def few_ticks(ax: Axes) -> None:

@@ -8,15 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradviz import attribution as _attribution
-from gradviz.plots import (
-    draw_maps,
-    update_maps,
-)
+from gradviz.plots.maps import draw_maps, shared_tops, update_maps
 from gradviz.summaries import (
     attribution_summary,
 )
 from gradviz.validate import check_choice, check_int_range
-from gradviz.widgets.base import STYLE, Explorer
+from gradviz.widgets.base import COLUMN_WIDTH, STYLE, Explorer
 
 MAP_TITLES = ("input", "saliency |df/dx|", "input × gradient", "integrated gradients",
               "SmoothGrad")
@@ -50,7 +47,7 @@ class AttributionExplorer(Explorer):
             if np.shape(image) not in (np.shape(x)[1:], np.shape(x)):
                 raise ValueError(f"baseline {name!r} must have shape {np.shape(x)[1:]} or "
                                  f"{np.shape(x)}, got {np.shape(image)}")
-        super().__init__(figsize=(11, 2.4))
+        super().__init__(figsize=(COLUMN_WIDTH, 2.1))
         self.models, self.x, self.y, self.baselines = models, x, y, baselines
         self.n_steps, self.key, self.ink = n_steps, jax.random.PRNGKey(seed), ink
         self.kinds = (("ink",) if ink is not None else ("input",)) + MAP_KINDS[1:]
@@ -67,6 +64,7 @@ class AttributionExplorer(Explorer):
         axes = self.fig.subplots(1, 5)
         titles = (("input (ink)",) if ink is not None else MAP_TITLES[:1]) + MAP_TITLES[1:]
         self.images = draw_maps(axes, self.panels(), titles, self.kinds, colorbar=True)
+        self.animate(self.images)  # a slider step redraws only these (blitting)
         self.fig.tight_layout()
         self.widget = self.layout(self.controls)
         for control in self.controls:
@@ -101,8 +99,12 @@ class AttributionExplorer(Explorer):
 
     def update(self, change=None) -> None:
         """Show the maps for the controls' values; redraw the images in place."""
-        maps = self.maps
-        update_maps(self.images, self.panels(maps), self.kinds)
+        maps, every = self.maps, self.compute(self.model.value, self.baseline.value)
+        # each kind of map on one colour scale for all examples: maps compare across
+        # examples, and a step of the slider redraws only the images
+        tops = [1.0, *shared_tops([every.saliency, every.input_x_gradient,
+                                   every.integrated_gradients, every.smoothgrad])]
+        update_maps(self.images, self.panels(maps), self.kinds, tops=tops)
         self.summary.value = attribution_summary(
             maps, self.y[self.example.value], self.baseline.value)
         self.redraw()

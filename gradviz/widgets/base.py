@@ -16,10 +16,16 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import clear_output, display
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 MAX_DEPTH = 64  # the deepest MLP the flow and phase-diagram explorers build
 STYLE = {"description_width": "initial"}  # a control's description, never cut short
+# inches: the widest figure that fits JupyterLab's notebook column in a 1280-px window
+# (848 px there, with the file browser open; figures are drawn at 100 dpi)
+COLUMN_WIDTH = 8.2
+WRAP = widgets.Layout(flex_flow="row wrap")  # a row of controls wraps in a narrow column
 
 
 def use_live_figures() -> str:
@@ -71,30 +77,44 @@ class Explorer:
         self.view = self.fig.canvas if self.live else widgets.Output()
         self.animated: list = []  # artists redrawn alone by blitting (see `animate`)
         self._background = None  # the rest of the figure, cached at its last full draw
-        self._drawn_limits = None  # every axis' limits at that draw
+        self._drawn_state = None  # every axis' limits and the static texts at that draw
 
     def layout(self, controls: list) -> widgets.VBox:
-        rows = [widgets.HBox(controls[i : i + 3]) for i in range(0, len(controls), 3)]
+        rows = [widgets.HBox(controls[i : i + 3], layout=WRAP)
+                for i in range(0, len(controls), 3)]
         return widgets.VBox([*rows, self.view, self.summary])
 
     def animate(self, artists) -> None:
         """Blit: on a live figure, redraw only `artists` (the lines, images and texts that
-        change on every update) over a cached copy of the rest of the figure, so that a
-        slider step does not re-render ticks, labels and titles. The cache is refreshed by
-        every full draw, which `redraw` makes itself when an axis' limits changed, and on
-        request (`redraw(full=True)`) after any other change to the rest of the figure."""
-        self.animated = sorted(artists, key=lambda artist: artist.get_zorder())
+        change on every update; any nesting of tuples, lists and dicts of them, such as a
+        plots `FooArtists`) over a cached copy of the rest of the figure, so that a slider
+        step does not re-render ticks, labels and titles. The cache is refreshed by every
+        full draw, which `redraw` makes itself when an axis' limits or a title, label or
+        legend text changed, and on request (`redraw(full=True)`). Legends are animated
+        too: one placed "best" moves away from the data as they change."""
+        legends = [ax.get_legend() for ax in self.fig.axes if ax.get_legend()]  # "best"
+        #   places a legend anew at each draw, away from the data it may now cover
+        self.animated = sorted(artists_in(artists) + legends, key=Artist.get_zorder)
         if self.live:
             for artist in self.animated:
                 artist.set_animated(True)  # left out of full draws: drawn by _draw_animated
             self.fig.canvas.mpl_connect("draw_event", self._cache_background)
 
-    def _limits(self) -> list:
-        return [(ax.get_xlim(), ax.get_ylim()) for ax in self.fig.axes]
+    def _static_state(self) -> list:
+        """What a blit cannot redraw: every axis' limits, titles, labels and legend texts,
+        and the figure's own texts."""
+        state = [self.fig.get_suptitle(), *[(t.get_text(), t.get_visible()) for t in
+                                            self.fig.texts if not t.get_animated()]]
+        for ax in self.fig.axes:
+            legend = ax.get_legend()
+            state += [ax.get_xlim(), ax.get_ylim(), ax.get_xlabel(), ax.get_ylabel(),
+                      *(ax.get_title(loc) for loc in ("left", "center", "right")),
+                      *(text.get_text() for text in (legend.get_texts() if legend else []))]
+        return state
 
     def _cache_background(self, _event) -> None:
         self._background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
-        self._drawn_limits = self._limits()
+        self._drawn_state = self._static_state()
         self._draw_animated()
 
     def _draw_animated(self) -> None:
@@ -107,7 +127,7 @@ class Explorer:
         artists where nothing else changed, or as a new image (static backends)."""
         if self.live:
             canvas = self.fig.canvas
-            if full or self._background is None or self._limits() != self._drawn_limits:
+            if full or self._background is None or self._static_state() != self._drawn_state:
                 self._background = None  # stale until the full draw has happened
                 canvas.draw_idle()
             else:
@@ -127,6 +147,17 @@ class Explorer:
                                 "Jupyter to move its controls")
         bundle["image/png"] = figure_png(self.fig)
         display(bundle, raw=True)
+
+
+def artists_in(tree) -> list[Artist]:
+    """The matplotlib artists (not axes) in a nesting of tuples, lists and dicts."""
+    if isinstance(tree, Artist) and not isinstance(tree, Axes):
+        return [tree]
+    if isinstance(tree, dict):
+        tree = list(tree.values())
+    if isinstance(tree, tuple | list):
+        return [artist for item in tree for artist in artists_in(item)]
+    return []
 
 
 def figure_png(fig: Figure, dpi: int = 80) -> str:

@@ -4,7 +4,7 @@ from gradviz.experiments import CLIP_THRESHOLDS, clip_experiment
 from gradviz.plots.clipping import draw_clip, update_clip
 from gradviz.summaries import clip_summary
 from gradviz.validate import check_float_range, check_int_range
-from gradviz.widgets.base import STYLE, Explorer, log_slider
+from gradviz.widgets.base import COLUMN_WIDTH, STYLE, Explorer, log_slider
 
 
 class ClipExplorer(Explorer):
@@ -28,7 +28,7 @@ class ClipExplorer(Explorer):
                  steps=200, length=30, hidden=16, seed=0):
         check_float_range("clip threshold", threshold, self.THRESHOLDS[0], self.THRESHOLDS[-1])
         check_int_range("steps", steps, 1, 10_000)
-        super().__init__(figsize=(9, 5.6))
+        super().__init__(figsize=(COLUMN_WIDTH, 5.1))
         self.lr, self.steps = lr, steps
         self.experiment = clip_experiment(self.THRESHOLDS, activation, recurrent_scale, lr,
                                           steps, length, hidden, seed)
@@ -40,6 +40,7 @@ class ClipExplorer(Explorer):
         self.threshold = log_slider(self.THRESHOLDS, threshold, "clip threshold", ".3g",
                                     style=STYLE)
         self.artists = draw_clip(self.fig.subplots(2, 2), e, lr)
+        self.animate(self.artists)  # a slider step redraws only these (blitting)
         self.fig.tight_layout()
         self.widget = self.layout([self.threshold])
         self.threshold.observe(self.update, names="value")

@@ -7,7 +7,7 @@ from gradviz.attribution import logit_convergence
 from gradviz.plots.completeness import draw_completeness, update_completeness
 from gradviz.summaries import completeness_summary
 from gradviz.validate import check_int_range
-from gradviz.widgets.base import STYLE, Explorer
+from gradviz.widgets.base import COLUMN_WIDTH, STYLE, Explorer
 
 
 class CompletenessExplorer(Explorer):
@@ -23,7 +23,7 @@ class CompletenessExplorer(Explorer):
                  max_steps=64):
         check_int_range("max_steps", max_steps, 2, 256)
         check_int_range("n_steps", n_steps, 1, max_steps)
-        super().__init__(figsize=(10, 4.2))
+        super().__init__(figsize=(COLUMN_WIDTH, 3.6))
         self.table, self.difference = logit_convergence(params, x, target, activation,
                                                         baseline, max_steps)
         self.errors = np.abs(np.asarray(self.table.delta))  # (rules, max_steps)
@@ -35,6 +35,7 @@ class CompletenessExplorer(Explorer):
                     for row, col in ((0, 3), (0, 4), (0, 5), (1, 3), (1, 4))]
         self.artists = draw_completeness(ax_error, map_axes, self.fig.add_subplot(grid[1, 5]),
                                          self.table, n_steps)
+        self.animate(self.artists)  # a slider step redraws only these (blitting)
         self.fig.tight_layout()
         self.widget = self.layout([self.steps])
         self.steps.observe(self.update, names="value")

@@ -11,7 +11,7 @@ from gradviz.models import init_mlp
 from gradviz.plots.flow import draw_flow, update_flow
 from gradviz.summaries import flow_explorer_summary
 from gradviz.validate import check_choice, check_float_range, check_int_range
-from gradviz.widgets.base import MAX_DEPTH, STYLE, Explorer
+from gradviz.widgets.base import COLUMN_WIDTH, MAX_DEPTH, STYLE, Explorer
 
 MODELS = {  # name -> (residual, norm)
     "MLP": (False, "none"),
@@ -44,7 +44,7 @@ class FlowExplorer(Explorer):
         init_index(init)
         check_float_range("init scale", scale, 0.1, 15.0)
         check_float_range("bias scale", bias_scale, 0.0, 2.0)
-        super().__init__(figsize=(9, 6))
+        super().__init__(figsize=(COLUMN_WIDTH, 5.6))
         self.data = digits(n_examples)
         self.key = jax.random.PRNGKey(seed)
         style = STYLE
@@ -67,6 +67,7 @@ class FlowExplorer(Explorer):
         self.point = self._flow()
         self.stats = self.point.stats
         self.artists = draw_flow(axes, self.stats, self.point.predicted_signal)
+        self.animate(self.artists)  # a slider step redraws only these (blitting)
         self.fig.suptitle(f"At initialisation: one forward and backward pass on "
                           f"{n_examples} digit images", fontsize=10)
         self.fig.tight_layout()

@@ -7,7 +7,7 @@ from gradviz.isometry import jacobian_spectra
 from gradviz.plots.isometry import draw_isometry, update_isometry
 from gradviz.summaries import isometry_summary
 from gradviz.validate import check_choice, check_float_range, check_int_range
-from gradviz.widgets.base import STYLE, Explorer
+from gradviz.widgets.base import COLUMN_WIDTH, STYLE, Explorer
 
 
 class IsometryExplorer(Explorer):
@@ -25,7 +25,7 @@ class IsometryExplorer(Explorer):
         check_int_range("max_depth", max_depth, 1, 256)
         check_int_range("depth", depth, 1, max_depth)
         check_float_range("scale", scale, 0.5, 2.0)
-        super().__init__(figsize=(9, 3.4))
+        super().__init__(figsize=(COLUMN_WIDTH, 3.2))
         key = jax.random.PRNGKey(seed)
         self.spectra = {(act, init): jacobian_spectra(key, width, max_depth, act, init, scale)
                         for act in ("linear", "tanh") for init in self.INITS}
@@ -34,6 +34,7 @@ class IsometryExplorer(Explorer):
                                                 description="activation")
         self.controls = [self.depth, self.activation]
         self.artists = draw_isometry(self.fig.subplots(1, 2), self.INITS, width, max_depth)
+        self.animate(self.artists)  # a slider step redraws only these (blitting)
         self.fig.tight_layout()
         self.widget = self.layout(self.controls)
         for control in self.controls:

@@ -11,7 +11,7 @@ from gradviz.phase import phase_diagram
 from gradviz.plots.phase import NOT_FINITE, draw_phase, update_phase, update_phase_map
 from gradviz.summaries import phase_summary
 from gradviz.validate import check_choice, check_float_range, check_int_range
-from gradviz.widgets.base import MAX_DEPTH, STYLE, Explorer
+from gradviz.widgets.base import COLUMN_WIDTH, MAX_DEPTH, STYLE, Explorer
 
 
 class PhaseDiagramExplorer(Explorer):
@@ -36,7 +36,7 @@ class PhaseDiagramExplorer(Explorer):
         check_int_range("depth", depth, 2, MAX_DEPTH)
         check_int_range("n_w", n_w, 2, 200)
         check_int_range("n_b", n_b, 2, 200)
-        super().__init__(figsize=(10, 3.8))
+        super().__init__(figsize=(COLUMN_WIDTH, 3.4))
         self.data = digits(n_examples)
         # unit weights and biases: scale_mlp turns them into any (sigma_w, sigma_b)
         self.unit = init_mlp(jax.random.PRNGKey(seed), self.data.x.shape[1], width, depth, 10,
@@ -52,6 +52,7 @@ class PhaseDiagramExplorer(Explorer):
                                            description="σ_b", style=STYLE)
         self.controls = [self.activation, self.sigma_w, self.sigma_b]
         self.artists = draw_phase(self.fig.subplots(1, 2), *self.grid, depth)
+        self.animate(self.artists)  # a slider step redraws only these (blitting)
         self.image = self.artists.image
         self.fig.tight_layout()
         self.widget = self.layout(self.controls)

@@ -10,7 +10,7 @@ from gradviz.plots.rnn import draw_rnn, update_lag_map, update_rnn
 from gradviz.rnn import RNN_CELLS
 from gradviz.summaries import rnn_summary
 from gradviz.validate import check_choice, check_float_range, check_int_range
-from gradviz.widgets.base import STYLE, Explorer
+from gradviz.widgets.base import COLUMN_WIDTH, STYLE, Explorer
 
 
 class RNNExplorer(Explorer):
@@ -31,7 +31,7 @@ class RNNExplorer(Explorer):
         check_int_range("max_length", max_length, 2, 1000)
         check_int_range("length", length, 2, max_length)
         check_float_range("update-gate bias", update_gate_bias, -2.0, 6.0)
-        super().__init__(figsize=(9, 3.6))
+        super().__init__(figsize=(COLUMN_WIDTH, 3.3))
         key = jax.random.PRNGKey(seed)
         self.xs, self.y = adding_problem(key, 16, max_length)
         self.key, self.hidden = key, hidden
@@ -46,6 +46,7 @@ class RNNExplorer(Explorer):
             style=STYLE)
         self.controls = [self.cell, self.recurrent_scale, self.length, self.update_gate_bias]
         self.artists = draw_rnn(self.fig.subplots(1, 2), self.SCALES, max_length)
+        self.animate(self.artists)  # a slider step redraws only these (blitting)
         self.fig.tight_layout()
         self.widget = self.layout(self.controls)
         for control in (self.cell, self.update_gate_bias):

@@ -33,6 +33,7 @@ class StepSizeExplorer(Explorer):
         self.sweeps = {name: step_size_sweep(f, params, *args, eps_values=self.EPS, dtype=name)
                        for name in DTYPES}
         self.artists = draw_steps(self.fig.subplots(), self.sweeps)
+        self.animate(self.artists)  # a slider step redraws only these (blitting)
         self.fig.tight_layout()
         self.eps = log_slider(self.EPS, eps, "eps", ".0e", continuous_update=True)
         self.dtype = widgets.ToggleButtons(options=DTYPES, value=dtype, description="dtype")

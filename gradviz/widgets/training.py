@@ -33,7 +33,7 @@ from gradviz.live import (
 from gradviz.models import NORMS
 from gradviz.plots.training import boundary_grid, draw_training, show_task, update_training
 from gradviz.validate import check_choice, check_float_range, check_int_range
-from gradviz.widgets.base import Explorer
+from gradviz.widgets.base import COLUMN_WIDTH, WRAP, Explorer
 
 WIDTHS = (16, 32, 64, 128)
 
@@ -56,7 +56,7 @@ class TrainingExplorer(Explorer):
             raise ValueError(f"width must be one of {WIDTHS}, got {arch.width!r}")
         self.steps_per_tick = check_int_range("steps_per_tick", steps_per_tick, 1, 1000)
         self.key = jax.random.PRNGKey(seed)
-        super().__init__(figsize=(9, 6))
+        super().__init__(figsize=(COLUMN_WIDTH, 5.6))
         style = {"description_width": "initial"}
         self.task = widgets.Dropdown(options=TASKS, value=task, description="task")
         self.noise = widgets.FloatSlider(value=noise, min=0.0, max=1.0, step=0.05,
@@ -111,8 +111,8 @@ class TrainingExplorer(Explorer):
 
     @staticmethod
     def rows(controls, per_row=3):
-        return [widgets.HBox(controls[i:i + per_row]) for i in range(0, len(controls),
-                                                                       per_row)]
+        return [widgets.HBox(controls[i:i + per_row], layout=WRAP)
+                for i in range(0, len(controls), per_row)]
 
     @property
     def arch(self) -> Architecture:
