@@ -165,6 +165,8 @@ def test_outputs_with_several_parts_are_compared_part_by_part():
     assert base.judge_code(pair, lambda a: {"max": a.max(), "sum": a.sum()})
     wrong = base.judge_code(pair, lambda a: {"max": a.max(), "sum": a.mean()})
     assert "expected in ['sum'] 6, got 1.5" in wrong.message
+    close = base.judge_code(pair, lambda a: {"max": a.max(), "sum": a.sum() + 1e-4})
+    assert "expected in ['sum'] 6, got 6.0001" in close.message  # digits enough to differ
     keys = base.judge_code(pair, lambda a: {"total": a.sum(), "max": a.max()})
     assert "expected a dict with keys ['max', 'sum'], got a dict with keys" in keys.message
 

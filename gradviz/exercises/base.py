@@ -103,10 +103,11 @@ def _form(value) -> str:
     return f"an array of shape {shape}" if shape else "a number"
 
 
-def _show(value) -> str:
-    """An array or number with 4 significant digits, long arrays shortened."""
+def _show(value, digits: int = 4) -> str:
+    """An array or number with `digits` significant digits, long arrays shortened."""
     return np.array2string(np.asarray(value, dtype=np.float64), threshold=8, edgeitems=3,
-                           separator=", ", formatter={"float_kind": lambda v: f"{v:.4g}"})
+                           separator=", ",
+                           formatter={"float_kind": lambda v: f"{v:.{digits}g}"})
 
 
 def _show_input(value) -> str:
@@ -143,7 +144,9 @@ def _difference(got, expected, rtol: float, atol: float) -> str | None:
         if have.shape != want.shape:
             return f"expected shape {want.shape}{where}, got shape {have.shape}"
         if not np.allclose(have, want, rtol=rtol, atol=atol, equal_nan=True):
-            return f"expected{where} {_show(want)}, got {_show(have)}"
+            # as many digits as it takes to see the difference (up to 12)
+            digits = next((d for d in (4, 6, 8, 10) if _show(want, d) != _show(have, d)), 12)
+            return f"expected{where} {_show(want, digits)}, got {_show(have, digits)}"
     return None
 
 
