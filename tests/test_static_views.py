@@ -2,9 +2,13 @@
 figure (GitHub, nbviewer and nbconvert's HTML show it; a live frontend shows the widget)."""
 
 import base64
+import re
 from pathlib import Path
 
 import matplotlib
+import nbformat
+import pytest
+from nbconvert import HTMLExporter
 
 from gradviz.widgets.base import Explorer
 
@@ -32,3 +36,32 @@ def test_an_explorer_is_displayed_with_a_png_of_its_figure(monkeypatch):
     assert raw and base64.b64decode(bundle["image/png"]).startswith(PNG_MAGIC)
     assert bundle["text/plain"].startswith("Tiny: a live explorer; run the notebook")
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def explorer_cells(notebook) -> list:
+    """Code cells whose last line shows a name bound to an explorer (`x = FooExplorer(`)."""
+    names = set()
+    cells = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        names |= set(re.findall(r"^(\w+) = (?:gv\.widgets\.)?\w+Explorer\(", cell.source, re.M))
+        lines = [line for line in cell.source.strip().splitlines() if line.strip()]
+        if lines and lines[-1].strip() in names:
+            cells.append(cell)
+    return cells
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_explorer_cell_shows_an_image_without_a_kernel(path):
+    notebook = nbformat.read(path, as_version=4)
+    cells = explorer_cells(notebook)
+    for cell in cells:
+        pngs = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+        assert pngs, f"{path.name}: the explorer cell {cell.source[:60]!r} has no PNG"
+    exporter = HTMLExporter()
+    for cell in cells:  # each explorer cell alone, as nbconvert's HTML shows it
+        alone = nbformat.v4.new_notebook(cells=[cell], metadata=notebook.metadata)
+        html, _ = exporter.from_notebook_node(alone)
+        assert '<img src="data:image/png;base64,' in html, cell.source[:60]
+    assert cells or path.stem.startswith("00_"), "every chapter after the start has explorers"
