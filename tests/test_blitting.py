@@ -19,7 +19,8 @@ def ipympl_backend():
 
 def watch(canvas) -> list:
     """Record "draw" for every full draw requested (and make it, as the browser would ask
-    for it) and "blit" for every blit."""
+    for it) and "blit" for every blit, as with a frontend connected."""
+    canvas.syncing_data_url = False  # what ipympl does when the frontend says "initialized"
     calls = []
     blit = canvas.blit
 
@@ -158,3 +159,17 @@ def test_every_explorer_blits_small_moves_and_shows_what_a_full_draw_shows(ipymp
         np.testing.assert_array_equal(shown, pixels(explorer.fig.canvas),
                                       err_msg=f"{name} after {control} = {value!r}")
     assert "blit" in calls, calls  # small moves redraw only the changing artists
+
+
+def test_without_a_frontend_nothing_is_blitted_and_saving_caches_nothing(ipympl_backend):
+    from gradviz.widgets.base import figure_png
+
+    explorer = Decay()  # as under nbconvert --execute: no frontend has said "initialized"
+    figure_png(explorer.fig)  # savefig draws on another renderer: not a background
+    assert explorer._background is None
+    explorer._background = "a cached background"  # even with one, no frontend: no blit
+    explorer.line.set_ydata(np.zeros(10))
+    sent = []
+    explorer.fig.canvas.blit = lambda bbox=None: sent.append("blit")
+    explorer.redraw()
+    assert sent == [] and explorer.fig.canvas._data_url is None

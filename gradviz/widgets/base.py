@@ -112,7 +112,9 @@ class Explorer:
                       *(text.get_text() for text in (legend.get_texts() if legend else []))]
         return state
 
-    def _cache_background(self, _event) -> None:
+    def _cache_background(self, event) -> None:
+        if event.canvas.is_saving():  # savefig draws elsewhere (another size, dpi)
+            return
         self._background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
         self._drawn_state = self._static_state()
         self._draw_animated()
@@ -127,7 +129,11 @@ class Explorer:
         artists where nothing else changed, or as a new image (static backends)."""
         if self.live:
             canvas = self.fig.canvas
-            if full or self._background is None or self._static_state() != self._drawn_state:
+            # ipympl without a frontend yet (nbconvert --execute) would store every blit as
+            # the widget's saved image, and badly: draw_idle only asks a frontend to draw
+            no_frontend = getattr(canvas, "syncing_data_url", False)
+            if (full or no_frontend or self._background is None
+                    or self._static_state() != self._drawn_state):
                 self._background = None  # stale until the full draw has happened
                 canvas.draw_idle()
             else:
