@@ -145,6 +145,10 @@ def _explorers():
     ]
 
 
+NOT_BLITTED = ("rnn", "completeness")  # in the browser test a drag of theirs kept the kernel
+#   busy for over 60 s with blitting: full draws until that is understood (#16)
+
+
 @pytest.mark.parametrize("name", [name for name, _, _ in _explorers()])
 def test_every_explorer_blits_small_moves_and_shows_what_a_full_draw_shows(ipympl_backend,
                                                                            name):
@@ -158,7 +162,10 @@ def test_every_explorer_blits_small_moves_and_shows_what_a_full_draw_shows(ipymp
         explorer.fig.canvas.draw()  # what a full draw of the same state shows
         np.testing.assert_array_equal(shown, pixels(explorer.fig.canvas),
                                       err_msg=f"{name} after {control} = {value!r}")
-    assert "blit" in calls, calls  # small moves redraw only the changing artists
+    if name in NOT_BLITTED:
+        assert "blit" not in calls, calls
+    else:
+        assert "blit" in calls, calls  # small moves redraw only the changing artists
 
 
 def test_without_a_frontend_nothing_is_blitted_and_saving_caches_nothing(ipympl_backend):
