@@ -145,8 +145,9 @@ def _explorers():
     ]
 
 
-NOT_BLITTED = ("rnn", "completeness")  # in the browser test a drag of theirs kept the kernel
-#   busy for over 60 s with blitting: full draws until that is understood (#16)
+NOT_BLITTED = ("rnn", "completeness", "clip")  # with blitting, in the browser test a drag of
+#   the first two kept the kernel busy over 60 s and the clip explorer's raised FreeType's
+#   "raster overflow": full draws until that is understood (#16)
 
 
 @pytest.mark.parametrize("name", [name for name, _, _ in _explorers()])
