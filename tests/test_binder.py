@@ -181,7 +181,8 @@ def test_the_make_lab_check_catches_unsafe_recipes(bad, monkeypatch):
 def test_the_projects_jupyterlab_neither_asks_about_news_nor_checks_for_updates(tmp_path):
     """`make setup` installs binder/overrides.json as this venv's JupyterLab defaults: the
     running server (as `make lab` starts it) reports fetchNews "false" (so no "Would you
-    like to get notified about official Jupyter news?" prompt) and no update check."""
+    like to get notified about official Jupyter news?" prompt), no update check, and no
+    widget messages on kernel subshells (threads, where matplotlib's drawing races)."""
     import json
     import secrets
     import socket
@@ -203,14 +204,15 @@ def test_the_projects_jupyterlab_neither_asks_about_news_nor_checks_for_updates(
         command.append("--allow-root")  # CI runs as root
     server = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    url = (f"http://127.0.0.1:{port}/lab/api/settings/"
-           f"@jupyterlab/apputils-extension:notification?token={token}")
+    url = f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:{{}}?token={token}"
     try:
         deadline = time.monotonic() + 90
         while True:
             try:
-                with urllib.request.urlopen(url, timeout=10) as response:
+                with urllib.request.urlopen(url.format("notification"), timeout=10) as response:
                     schema = json.load(response)["schema"]["properties"]
+                with urllib.request.urlopen(url.format("kernels-settings"), timeout=10) as response:
+                    kernels = json.load(response)["schema"]["properties"]
                 break
             except OSError:
                 assert server.poll() is None, "JupyterLab exited"
@@ -222,3 +224,5 @@ def test_the_projects_jupyterlab_neither_asks_about_news_nor_checks_for_updates(
     assert schema["fetchNews"]["default"] == "false", (
         "run `make setup`: it installs binder/overrides.json into the venv")
     assert schema["checkForUpdates"]["default"] is False
+    # widget messages on the main thread: matplotlib is not thread-safe (ipympl issue #610)
+    assert kernels["commsOverSubshells"]["default"] == "disabled"

@@ -10,6 +10,7 @@ import base64
 import importlib.util
 import io
 import sys
+import threading
 
 import ipywidgets as widgets
 import matplotlib
@@ -26,6 +27,14 @@ STYLE = {"description_width": "initial"}  # a control's description, never cut s
 # (848 px there, with the file browser open; figures are drawn at 100 dpi)
 COLUMN_WIDTH = 8.2
 WRAP = widgets.Layout(flex_flow="row wrap")  # a row of controls wraps in a narrow column
+# Shown above an explorer's summary when its controls' callbacks run outside the kernel's
+# main thread: JupyterLab >= 4.4 sends widget messages to ipykernel >= 7's subshells, each
+# a thread of its own, and matplotlib is not thread-safe (ipympl issue #610).
+OFF_MAIN_THREAD = ("<b>This explorer's controls run on a kernel subshell thread, where "
+                   "matplotlib can break (FreeType errors, blank figures).</b> In JupyterLab: "
+                   "Settings &gt; Settings Editor &gt; Kernels &gt; Kernel Comms over "
+                   "subshells: Disabled, then restart the kernel. (<code>make lab</code> and "
+                   "Binder set this for you.)<br>")
 
 
 def use_live_figures() -> str:
@@ -101,8 +110,8 @@ class Explorer:
             self.fig.canvas.mpl_connect("draw_event", self._cache_background)
 
     def _static_state(self) -> list:
-        """What a blit cannot redraw: every axis' limits, titles, labels and legend texts,
-        and the figure's own texts."""
+        """What a blit cannot redraw: every axis' limits, ticks, tick labels, titles, labels
+        and legend texts, and the figure's own texts."""
         state = [self.fig.get_suptitle(), *[(t.get_text(), t.get_visible()) for t in
                                             self.fig.texts if not t.get_animated()]]
         for ax in self.fig.axes:
@@ -110,6 +119,10 @@ class Explorer:
             state += [ax.get_xlim(), ax.get_ylim(), ax.get_xlabel(), ax.get_ylabel(),
                       *(ax.get_title(loc) for loc in ("left", "center", "right")),
                       *(text.get_text() for text in (legend.get_texts() if legend else []))]
+            for axis in (ax.xaxis, ax.yaxis):
+                ticks = axis.get_majorticklocs()
+                state += [sorted(axis.get_tick_params().items()), list(ticks),
+                          axis.get_major_formatter().format_ticks(ticks)]
         return state
 
     def _cache_background(self, event) -> None:
@@ -120,13 +133,23 @@ class Explorer:
         self._draw_animated()
 
     def _draw_animated(self) -> None:
+        # Drawing a legend places its boxes, which marks its axes stale; left so, IPython's
+        # post-execute hook (run after every widget message too) would ask for a full draw,
+        # whose animated legend marks them stale again: a kernel busy drawing for ever.
+        was_stale = {a: a.stale for a in (self.fig, *self.fig.axes)}
         for artist in self.animated:
             if artist.get_visible():
                 (artist.axes or self.fig).draw_artist(artist)
+        for a, stale in was_stale.items():
+            if not stale:
+                a.stale = False
 
     def redraw(self, full: bool = False) -> None:
         """Redraw after the artists changed: in place (ipympl), by blitting the animated
         artists where nothing else changed, or as a new image (static backends)."""
+        if (threading.current_thread() is not threading.main_thread()
+                and not self.summary.value.startswith(OFF_MAIN_THREAD)):
+            self.summary.value = OFF_MAIN_THREAD + self.summary.value
         if self.live:
             canvas = self.fig.canvas
             # ipympl without a frontend yet (nbconvert --execute) would store every blit as
@@ -140,6 +163,10 @@ class Explorer:
                 canvas.restore_region(self._background)
                 self._draw_animated()
                 canvas.blit(self.fig.bbox)
+                # the picture is whole: what else changed (a locator set anew) draws the
+                # same. Left stale, IPython's post-execute hook would draw it all again.
+                for a in (self.fig, *self.fig.axes):
+                    a.stale = False
         elif in_kernel():  # outside a kernel (tests, scripts) there is nowhere to show it
             with self.view:
                 clear_output(wait=True)

@@ -40,8 +40,7 @@ class ClipExplorer(Explorer):
         self.threshold = log_slider(self.THRESHOLDS, threshold, "clip threshold", ".3g",
                                     style=STYLE)
         self.artists = draw_clip(self.fig.subplots(2, 2), e, lr)
-        # no blitting yet: in the browser test a blit of a threshold move raised FreeType's
-        # "raster overflow" (#16)
+        self.animate(self.artists)  # a slider step redraws only these (blitting)
         self.fig.tight_layout()
         self.widget = self.layout([self.threshold])
         self.threshold.observe(self.update, names="value")

@@ -35,7 +35,7 @@ class CompletenessExplorer(Explorer):
                     for row, col in ((0, 3), (0, 4), (0, 5), (1, 3), (1, 4))]
         self.artists = draw_completeness(ax_error, map_axes, self.fig.add_subplot(grid[1, 5]),
                                          self.table, n_steps)
-        # no blitting yet: in the browser test a drag kept the kernel busy for over 60 s (#16)
+        self.animate(self.artists)  # a slider step redraws only these (blitting)
         self.fig.tight_layout()
         self.widget = self.layout([self.steps])
         self.steps.observe(self.update, names="value")

@@ -46,7 +46,7 @@ class RNNExplorer(Explorer):
             style=STYLE)
         self.controls = [self.cell, self.recurrent_scale, self.length, self.update_gate_bias]
         self.artists = draw_rnn(self.fig.subplots(1, 2), self.SCALES, max_length)
-        # no blitting yet: in the browser test a drag kept the kernel busy for over 60 s (#16)
+        self.animate(self.artists)  # a slider step redraws only these (blitting)
         self.fig.tight_layout()
         self.widget = self.layout(self.controls)
         for control in (self.cell, self.update_gate_bias):
