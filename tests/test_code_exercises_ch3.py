@@ -135,8 +135,8 @@ def _old_velocity(params, grads, velocity, lr, momentum, weight_decay):
     return {k: params[k] - lr * new[k] for k in params}, velocity
 
 
-def _a_list(params, grads, velocity, lr, momentum, weight_decay):
-    return list(ch3.sgd_step_reference(params, grads, velocity, lr, momentum, weight_decay))
+def _one_of_two(params, grads, velocity, lr, momentum, weight_decay):  # forgets velocity
+    return ch3.sgd_step_reference(params, grads, velocity, lr, momentum, weight_decay)[0]
 
 
 WRONG_ANSWERS = {
@@ -152,7 +152,7 @@ WRONG_ANSWERS = {
         (_decay_outside_buffer, "expected in [1]['W'] ["),
         (_no_decay, "expected in [0]['W'] ["),
         (_old_velocity, "expected in [1]['W'] ["),
-        (_a_list, "expected a tuple of 2, got a list of 2"),
+        (_one_of_two, "expected a tuple of 2, got a dict with keys"),
     ],
 }
 

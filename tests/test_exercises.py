@@ -48,7 +48,9 @@ def test_no_answer_and_bad_answers():
     for name in exercises.EXERCISES:
         feedback = exercises.check(name, None)
         assert not feedback and feedback.message.startswith("No answer yet")
-        assert exercises.hint(name) in feedback.message
+        # the hint waits until asked for: a saved notebook shows no hint under a question
+        assert exercises.hint(name) not in feedback.message
+        assert f"For a hint: gv.exercises.hint({name!r})" in feedback.message
     assert "Could not read" in exercises.check("ch1_vanishing_depth", "deep").message
     with pytest.raises(ValueError, match="unknown exercise 'ch9'; expected one of: ch1_"):
         exercises.check("ch9", 1)
@@ -139,6 +141,11 @@ def test_an_untouched_stub_is_not_attempted_yet_without_an_error():
         assert not feedback and feedback.message.startswith("Not attempted yet")
         assert SQUARE.task in feedback.message
     assert base.judge_code(SQUARE, None).message.startswith("No answer yet")
+
+    def no_return(x):
+        x**2  # noqa: B018 (the learner forgot `return`)
+
+    assert "a `return` is missing" in base.judge_code(SQUARE, no_return).message
     assert base.judge_code(SQUARE, 4).message.startswith("Expected a function, got a number")
 
 
@@ -155,6 +162,34 @@ def test_a_wrong_function_is_told_the_input_expected_and_got():
     assert "your function raised AttributeError" in raised.message
     form = base.judge_code(SQUARE, lambda x: (x**2, x))
     assert "expected an array of shape (3,), got a tuple of 2" in form.message
+
+
+def test_a_function_that_changes_its_inputs_in_place_is_judged_on_what_it_returns():
+    def right_in_place(x):
+        x *= x  # changes the caller's array
+        return x
+
+    def wrong_in_place(x):
+        x += 1.0
+        return x  # x + 1: wrong, however the reference then reads x
+    assert base.judge_code(SQUARE, right_in_place)
+    assert not base.judge_code(SQUARE, wrong_in_place)
+
+
+def test_a_list_is_read_as_the_tuple_or_array_the_reference_returns():
+    two = base.CodeExercise(
+        name="toy_two", task="two(a) returns (a.sum(), a * 2).", hint="",
+        reference=lambda a: (a.sum(), a * 2), cases=lambda: [{"a": np.arange(3.0)}],
+        because="")
+    assert base.judge_code(two, lambda a: [a.sum(), list(a * 2)])
+    assert "got a list of 3" in base.judge_code(two, lambda a: [a.sum(), a, a]).message
+
+
+def test_a_large_input_is_shown_by_its_shape():
+    big = base.CodeExercise(name="toy_big", task="", hint="", reference=lambda w: w.sum(),
+                            cases=lambda: [{"w": np.ones((32, 32))}], because="")
+    message = base.judge_code(big, lambda w: 0.0).message
+    assert "w=<array of shape (32, 32)>" in message and len(message) < 200
 
 
 def test_outputs_with_several_parts_are_compared_part_by_part():

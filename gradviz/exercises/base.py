@@ -6,6 +6,7 @@ seed) and says on which input they first disagree. The chapters' lists are gathe
 one registry by `registry`.
 """
 
+import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -75,11 +76,17 @@ def find(exercises: dict, name: str) -> Exercise | CodeExercise:
     return exercises[name]
 
 
+def _no_answer(name: str, question: str) -> Feedback:
+    """Before the learner tries: the question again and how to ask for the hint (the hint
+    itself waits, so that a saved notebook does not show it under every question)."""
+    return Feedback(False, f"No answer yet. {question}\nFor a hint: gv.exercises.hint({name!r})")
+
+
 def judge(exercise: Exercise, answer) -> Feedback:
     """Compare `answer` with the exercise's answer, computed now. The message never contains
     the solution of a wrong answer."""
     if answer is None or answer is ...:
-        return Feedback(False, f"No answer yet. {exercise.question}\nHint: {exercise.hint}")
+        return _no_answer(exercise.name, exercise.question)
     truth = exercise.truth()
     try:
         right = bool(exercise.accepts(answer, truth))
@@ -111,20 +118,35 @@ def _show(value, digits: int = 4) -> str:
 
 
 def _show_input(value) -> str:
-    """An argument as a message shows it: numbers and arrays by `_show`, dicts and tuples
-    part by part, anything else (a name, a function) by repr."""
+    """An argument as a message shows it: numbers and short arrays by `_show`, a larger
+    array by its shape, dicts and tuples part by part, anything else (a name, a function)
+    by repr."""
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k!r}: {_show_input(v)}" for k, v in value.items()) + "}"
     if isinstance(value, tuple | list):
         return "(" + ", ".join(_show_input(v) for v in value) + ")"
     if isinstance(value, int | float | np.number | np.ndarray | jax.Array) \
             and not isinstance(value, bool):
-        return _show(value)
+        return _show(value) if np.size(value) <= 12 else f"<array of shape {np.shape(value)}>"
     return repr(value)
+
+
+def _like(got, expected):
+    """`got` read as the reference's form where that is only a matter of container: a list
+    where a tuple is expected, a list of numbers where an array is."""
+    if isinstance(got, list) and isinstance(expected, tuple) and len(got) == len(expected):
+        return tuple(_like(g, e) for g, e in zip(got, expected, strict=True))
+    if isinstance(got, tuple) and isinstance(expected, tuple) and len(got) == len(expected):
+        return tuple(_like(g, e) for g, e in zip(got, expected, strict=True))
+    if (isinstance(got, list) and isinstance(expected, np.ndarray | jax.Array)
+            and all(np.ndim(item) == 0 for item in got)):
+        return np.asarray(got, dtype=np.float64)
+    return got
 
 
 def _difference(got, expected, rtol: float, atol: float) -> str | None:
     """Where `got` differs from `expected` (a sentence), or None where it agrees."""
+    got = _like(got, expected)
     expected_leaves = jax.tree_util.tree_flatten_with_path(expected)[0]
     expected_tree = jax.tree.structure(expected)
     try:
@@ -152,28 +174,33 @@ def _difference(got, expected, rtol: float, atol: float) -> str | None:
 
 def judge_code(exercise: CodeExercise, function) -> Feedback:
     """Call `function` on each of the exercise's inputs and compare it with the reference.
-    An untouched stub (a body of `...`, `pass` or `raise NotImplementedError`) is "not
-    attempted yet", not an error; a wrong function is told the first input it gets wrong,
-    with what was expected and what it returned."""
+    Each gets its own copy of the inputs (a function that changes them in place changes
+    nothing for the other), and matrix products run at full float32 precision (not a GPU's
+    TF32). An untouched stub (a body of `...`, `pass` or `raise NotImplementedError`) or a
+    missing `return` is told so, not an error; a wrong function is told the first input it
+    gets wrong, with what was expected and what it returned."""
     if function is None or function is ...:
-        return Feedback(False, f"No answer yet. {exercise.task}\nHint: {exercise.hint}")
+        return _no_answer(exercise.name, exercise.task)
     if not callable(function):
         return Feedback(False, f"Expected a function, got {_form(function)}. {exercise.task}")
     ask = f"\nFor a hint: gv.exercises.hint({exercise.name!r})"
     cases = exercise.cases()
     for number, case in enumerate(cases):
         shown = ", ".join(f"{name}={_show_input(value)}" for name, value in case.items())
-        try:
-            got = function(*case.values())
-        except NotImplementedError:
-            got = None
-        except Exception as error:  # the learner's bug, reported with its input
-            return Feedback(False, f"On input {shown} your function raised "
-                                   f"{type(error).__name__}: {error}{ask}")
+        with jax.default_matmul_precision("highest"):
+            expected = exercise.reference(**copy.deepcopy(case))
+            try:
+                got = function(*copy.deepcopy(case).values())
+            except NotImplementedError:
+                got = None
+            except Exception as error:  # the learner's bug, reported with its input
+                return Feedback(False, f"On input {shown} your function raised "
+                                       f"{type(error).__name__}: {error}{ask}")
         if got is None and number == 0:
-            return Feedback(False, f"Not attempted yet: complete the function, then run "
-                                   f"this cell again. {exercise.task}")
-        problem = _difference(got, exercise.reference(**case), exercise.rtol, exercise.atol)
+            return Feedback(False, "Not attempted yet, or a `return` is missing: your "
+                                   "function returned None. Complete it, then run this "
+                                   f"cell again. {exercise.task}")
+        problem = _difference(got, expected, exercise.rtol, exercise.atol)
         if problem:
             return Feedback(False, f"On input {shown}: {problem}.{ask}")
     return Feedback(True, f"Right on all {len(cases)} inputs: {exercise.because}")
