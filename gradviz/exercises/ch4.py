@@ -163,10 +163,11 @@ EXERCISES = [
         because=lambda truth: f"measured about {truth:.0f} times: the eps f''/2 terms cancel "
                               "(2 x eps/2 - 2 eps/2 = 0), so r's error is O(eps^2), like the "
                               "central difference's, and a 10 times smaller step gives an "
-                              "error about 10^2 times smaller. It costs the same two extra "
-                              "evaluations as the central difference and gains nothing over "
-                              "it; applied to central differences, the same trick cancels "
-                              "their eps^2 term and leaves O(eps^4).",
+                              "error about 10^2 times smaller. But r needs f(p), f(p + eps v) "
+                              "and f(p + 2 eps v), and its error, -eps^2 f'''/3, is twice "
+                              "the central difference's eps^2 f'''/6: nothing gained over "
+                              "the central difference. Applied to central differences, "
+                              "the same trick cancels their eps^2 term and leaves O(eps^4).",
     ),
     Exercise(
         name="ch4_mystery_leaf",
@@ -206,33 +207,36 @@ EXERCISES = [
         name="ch4_central_difference",
         task="central_difference(f, x) returns the gradient of f at x by central "
              "differences, (f(x + eps e_i) - f(x - eps e_i)) / (2 eps) for each coordinate "
-             "i, with a step eps right for float64. f: a function of a float64 array "
-             "x: (n,) to a number. Returns an array of shape (n,). It is compared with "
-             "jax.grad in float64, to a relative 3e-9: close enough that a forward "
-             "difference, or a central one with a step far from the best, fails. (A "
-             "message shows 4 digits, and a wrong step's error sits further down: each f "
-             "given has f.jax_grad(x), the exact gradient, to subtract from yours.)",
+             "i, with a step eps right for float64. f: a function from a float64 array "
+             "x of shape (n,) to a number. Returns a NumPy array of shape (n,). It is "
+             "compared with jax.grad in float64, to a relative 1e-8: close enough that a "
+             "forward difference, or a central one with a step far from the best, fails; "
+             "steps from about 1e-7 to 5e-5 pass (some of these functions have larger "
+             "third derivatives than the chapter's network). Work in NumPy: jnp arrays "
+             "are float32 unless float64 is switched on. (Subtract f.jax_grad(x), the "
+             "exact gradient, from your result to see your error directly.)",
         hint="Loop over i: e = np.zeros_like(x); e[i] = eps. Which step? Section 2: the "
              "error is about eps^2 |f'''| / 6 + machine_eps |f| / eps, smallest near "
              "machine_eps^(1/3), np.finfo(np.float64).eps ** (1 / 3) (about 6e-6).",
         reference=_exact_gradient,
         cases=_central_difference_cases,
-        because="your central differences agree with jax.grad to a few 1e-10: the "
-                "truncation eps^2 f'''/6 and the round-off machine_eps |f| / eps are both "
-                "about 1e-11 at a step near machine_eps^(1/3). A forward difference at its "
-                "own best step, about machine_eps^(1/2), is off by 1e-8 to 1e-7.",
-        rtol=3e-9,
-        atol=1e-9,
+        because="your central differences agree with jax.grad to a relative 1e-8. At a "
+                "step near machine_eps^(1/3) the truncation eps^2 f'''/6 and the round-off "
+                "machine_eps |f| / eps are both about 1e-11; at 1e-4, truncation is "
+                "already above the tolerance on some of these functions. A forward "
+                "difference at its own best step, about machine_eps^(1/2), is off by "
+                "1e-8 to 1e-7.",
+        rtol=1e-8,
+        atol=3e-9,
     ),
     CodeExercise(
         name="ch4_relative_error",
         task="my_relative_error(analytic, numerical) returns |a - n| / max(|a|, |n|) "
              "elementwise, and 0 where a = n = 0 (two zeros agree). analytic, numerical: "
              "float64 arrays of one shape; returns an array of that shape.",
-        hint="np.maximum(np.abs(a), np.abs(n)) is the scale; where it is 0, divide by 1 "
-             "instead (np.where), since |a - n| is 0 there too. Do not add a small number "
-             "to the scale: it changes the error of small gradients, which is what the "
-             "check must judge.",
+        hint="What is the scale where a = n = 0, and what must the error be there? Avoid "
+             "adding a small number to the scale: it changes the error of small gradients, "
+             "which is what the check must judge.",
         reference=relative_error,
         cases=_relative_error_cases,
         because="the same as gradviz.gradcheck.relative_error: symmetric in a and n, "

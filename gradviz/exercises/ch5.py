@@ -175,15 +175,19 @@ EXERCISES = [
     Exercise(
         name="ch5_left_steps",
         question="A tanh MLP (gv.init_mlp(jax.random.PRNGKey(0), 64, 64, 2, 10), "
-                 "untrained), the logit of class 3, the first digit of gv.data.digits(), "
-                 "zero baseline, float64. The midpoint ('middle') rule reaches some "
+                 "untrained), the logit of class 3, the first digit of gv.data.digits() (a "
+                 "training digit, x_train[0], not the chapter's x_test[0]), zero baseline, "
+                 "float64: make the network and the digit outside jax.enable_x64 (inside it "
+                 "the same key draws other weights) and cast them to float64 inside it. "
+                 "The midpoint ('middle') rule reaches some "
                  f"completeness error with {_CH5_MIDDLE_STEPS} steps. About how many steps "
-                 "does the left Riemann sum need to get its error down to that (within a "
-                 "factor 1.5)?",
+                 "does the left Riemann sum need to get its error down to that? (An answer "
+                 "within a factor 1.5 of the measured count is accepted.)",
         hint="Measure |completeness_delta| of the middle rule at 8 steps, then the left "
              "rule's at a few n (inside `with jax.enable_x64(True):`, with "
-             "attribution.class_logit(params, 3, 'tanh')): it falls like c / n, so one "
-             "large n gives c, and c / target gives the steps.",
+             "attribution.class_logit(params64, 3, 'tanh'), params64 = jax.tree.map(lambda "
+             "a: jnp.asarray(a, jnp.float64), params) of the network made outside it): it "
+             "falls like c / n, so one large n gives c, and c / target gives the steps.",
         truth=_ch5_left_steps,
         accepts=lambda answer, truth: abs(np.log(float(answer) / truth)) <= np.log(1.5),
         because=lambda truth: f"about {truth} steps: a first-order rule's error falls like "
@@ -199,7 +203,9 @@ EXERCISES = [
                  "Gauss-Legendre steps is the completeness error below 1e-6?",
         hint="Loop over n_steps = 1, 2, 3, ... with attribution.integrated_gradients(f, x, "
              "n_steps=n) and attribution.completeness_delta inside "
-             "`with jax.enable_x64(True):`, using attribution.class_logit(params, 3, 'tanh').",
+             "`with jax.enable_x64(True):`, using attribution.class_logit(params64, 3, 'tanh') "
+             "with the network made outside enable_x64 and cast to float64 inside "
+             "(exercise 2's hint).",
         truth=_ch5_gauss_steps,
         accepts=lambda answer, truth: (int(answer) <= truth + 1
                                        and _ch5_error("gauss-legendre", int(answer)) < 1e-6),

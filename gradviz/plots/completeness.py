@@ -18,7 +18,7 @@ RULE_STYLES = {"gauss-legendre": "-", "left": "--", "middle": "-.", "right": ":"
                "trapezoid": (0, (6, 2, 1, 2, 1, 2))}
 RULE_MARKERS = {"gauss-legendre": "o", "left": "<", "middle": "s", "right": ">",
                 "trapezoid": "^"}
-RULE_PALETTE = ("blue", "orange", "green", "vermillion", "purple")
+RULE_PALETTE = ("blue", "vermillion", "green", "sky", "purple")  # left and right far apart
 POWERS_OF_TWO = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
