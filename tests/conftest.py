@@ -7,10 +7,29 @@ keeps memory mappings, and Linux caps a process at vm.max_map_count (65,530 by d
 of them: a long run segfaulted inside XLA's compiler once it was past 500 tests. So
 after each test module, `jax.clear_caches()` drops the compiled functions it made (a
 module's "no recompilation" checks all happen inside the module).
+
+Compiling is most of the unit tests' time (about 80% on a cold cache), so this process
+compiles with XLA's backend (LLVM) optimisation off: the tests check what gradviz computes,
+within rounding, against independent references, and that does not depend on how fast
+XLA's code runs. The flag is read when JAX starts its CPU backend, here; the environment is
+restored at once, so the kernels that nbval, the browser test and the notebook tests start
+run with XLA's defaults, as a learner's do.
 """
 
-import jax
-import pytest
+import os
+
+UNIT_XLA_FLAGS = "--xla_backend_optimization_level=0"
+_flags = os.environ.get("XLA_FLAGS")
+os.environ["XLA_FLAGS"] = f"{_flags or ''} {UNIT_XLA_FLAGS}".strip()
+
+import jax  # noqa: E402  (after XLA_FLAGS is set)
+import pytest  # noqa: E402
+
+jax.jit(lambda x: x + 1)(1.0)  # starts the CPU backend: XLA has read its flags
+if _flags is None:
+    del os.environ["XLA_FLAGS"]
+else:
+    os.environ["XLA_FLAGS"] = _flags
 
 
 def pytest_configure(config):

@@ -54,3 +54,14 @@ def test_a_program_loaded_from_the_persistent_cache_still_counts(tmp_path):
     assert run() == [1, 0]  # compiled by XLA, written to the cache
     assert any(tmp_path.iterdir())
     assert run() == [1, 1]  # a new process: loaded from disk, counted all the same
+
+
+def test_the_unit_tests_compile_without_backend_optimisation_but_their_kernels_do_not():
+    """tests/conftest.py turns XLA's backend optimisation off for this process only: the
+    environment that nbval's, the browser test's and the notebook tests' kernels inherit
+    is the one `make test` set."""
+    import os
+
+    from conftest import UNIT_XLA_FLAGS
+
+    assert UNIT_XLA_FLAGS not in os.environ.get("XLA_FLAGS", "")
