@@ -193,6 +193,32 @@ def test_a_float32_solution_is_accepted():
     assert exercises.check("ch3_batch_norm", batch_norm)
 
 
+def test_float32_answers_of_other_forms_are_accepted():
+    import jax
+    import jax.numpy as jnp
+
+    def standardize(z):
+        return jax.nn.standardize(jnp.asarray(z, jnp.float32), axis=0, epsilon=1e-5)
+
+    def mean_square(z):  # E[z^2] - E[z]^2 in float32: off by about 1e-5 on the batch of two
+        z = jnp.asarray(z, jnp.float32)
+        mean = z.mean(axis=0)
+        return (z - mean) / jnp.sqrt((z**2).mean(axis=0) - mean**2 + 1e-5)
+
+    for batch_norm in (standardize, mean_square):
+        assert exercises.check("ch3_batch_norm", batch_norm)
+
+
+@pytest.mark.parametrize("wrong", [_layer_norm, _bessel, _eps_outside, _no_eps],
+                         ids=lambda f: f.__name__)
+def test_a_wrong_batch_norm_misses_by_far_more_than_the_tolerance(wrong):
+    exercise = exercises.EXERCISES["ch3_batch_norm"]
+    z = ch3._batch_norm_cases()[0]["z"]  # the input the check reports them on
+    expected, got = ch3.batch_norm_reference(z), wrong(z)
+    with np.errstate(invalid="ignore"):
+        assert not np.allclose(got, expected, rtol=100 * exercise.rtol, atol=100 * exercise.atol)
+
+
 # ------------------------------------------------- chapter 3 does not answer chapter 2
 
 

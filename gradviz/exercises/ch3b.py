@@ -124,8 +124,8 @@ EXERCISES = [
         accepts=lambda answer, truth: float(answer) == int(answer) and abs(int(answer) - truth)
         <= 1,
         because=lambda truth: f"{truth} of 12: each layer further from the output moves "
-                              "about 4 times less, so only the last few layers reach the "
-                              "healthy 1e-3.",
+                              "about 4 times less, so only the last layer or two come near "
+                              "the healthy 1e-3.",
     ),
     Exercise(
         name="ch3b_stable_lr",
@@ -137,10 +137,11 @@ EXERCISES = [
              "seeds, and its slider's values are not exactly these).",
         truth=_ch3b_stable_lr,
         accepts=lambda answer, truth: np.isclose(float(answer), truth),
-        because=lambda truth: f"{truth:g}: at the next learning rate the steps overshoot, "
-                              "the loss grows by orders of magnitude from step to step and "
-                              "overflows within a few steps (the step size, not the depth, "
-                              "blows up here).",
+        because=lambda truth: f"{truth:g}: at the next learning rate a loss or gradient "
+                              "becomes inf or NaN within the first few steps: each step "
+                              "overshoots by more than it corrects, and the growth compounds "
+                              "until float32 overflows (the step size, not the depth, blows "
+                              "up here).",
     ),
     CodeExercise(
         name="ch3b_update_ratios",
@@ -149,7 +150,7 @@ EXERCISES = [
              "parameter dicts of an MLP as gradviz.init_mlp makes them: layer 1 is "
              "before['W_in']: (inputs, width), layers 2 to depth are before['W'][l - 2]: the "
              "stack (depth - 1, width, width); biases and 'W_out' are not hidden layers. "
-             "Returns an array of shape (depth,).",
+             "Returns an array with one ratio per layer in the dict: (1 + len(before['W']),).",
         hint="Put the layers in one list, [before['W_in'], *before['W']], and the same for "
              "after; then np.linalg.norm of each difference, divided by the norm of the "
              "layer before the step. The norm of the difference is not the difference of "

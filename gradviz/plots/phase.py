@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Text
 
 from gradviz.experiments import PhasePoint
 from gradviz.phase import PhaseDiagram
@@ -26,6 +27,7 @@ class PhaseArtists(NamedTuple):
     marker: Line2D  # the chosen (sigma_w, sigma_b)
     signal: Line2D  # the chosen network's ||dL/dh_l||
     theory: Line2D  # mean-field theory's prediction of it
+    chosen: Text  # the flow panel's title: the chosen sigma_w and sigma_b
 
 
 def draw_phase(axes, sigma_ws, sigma_bs, depth: int) -> PhaseArtists:
@@ -40,23 +42,31 @@ def draw_phase(axes, sigma_ws, sigma_bs, depth: int) -> PhaseArtists:
     cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad=NOT_FINITE)
     image = ax_map.imshow(np.zeros((len(sigma_bs), len(sigma_ws))), origin="lower",
                           aspect="auto", extent=extent, cmap=cmap, vmin=-1.0, vmax=1.0)
-    ax_map.figure.colorbar(image, ax=ax_map, label="ln(gain per layer); 0: factor 1")
+    # values beyond ±1 (a factor e per layer) take the colours of the arrow ends
+    ax_map.figure.colorbar(image, ax=ax_map, label="ln(gain per layer)", extend="both")
     critical_line = ax_map.plot([], [], "k--", lw=1.5, label="theory: χ = 1")[0]
     marker = ax_map.plot([], [], "o", ms=9, mfc="none", mec="black", mew=2)[0]
     ax_map.set(xlabel="σ_w", ylabel="σ_b", xlim=extent[:2], ylim=extent[2:],
                title=f"Signal growth going back, depth {depth}")
     not_finite = Patch(facecolor=NOT_FINITE, edgecolor="black", lw=0.5,
                        label="no finite gain (signal underflowed to 0)")
-    ax_map.legend(handles=[critical_line, not_finite], fontsize=7, loc="upper left")
+    # below the map, so that it covers none of its cells
+    ax_map.legend(handles=[critical_line, not_finite], fontsize=7, loc="upper left",
+                  bbox_to_anchor=(0.0, -0.2), borderaxespad=0.0, ncols=2, frameon=False)
     signal = ax_flow.semilogy([], [], "o-", ms=3, color=COLORS["blue"],
                               label="measured ||dL/dh_l||")[0]
     theory = ax_flow.semilogy([], [], "--", color=COLORS["black"], lw=1,
                               label="mean-field prediction")[0]
-    ax_flow.set(xlabel="layer l", ylabel="gradient norm", title="The chosen network")
+    ax_flow.set(xlabel="layer l", ylabel="gradient norm")
+    # a text of its own rather than the axes' title: it changes with every slider move, and
+    # an animated artist is redrawn alone (blitting), where a new title redraws everything
+    chosen = ax_flow.text(0.5, 1.02, "The chosen network", transform=ax_flow.transAxes,
+                          ha="center", va="bottom", fontsize=matplotlib.rcParams[
+                              "axes.titlesize"])
     ax_flow.legend(fontsize=7, loc="upper left")
     for ax in (ax_map, ax_flow):
         few_ticks(ax)
-    return PhaseArtists(image, critical_line, marker, signal, theory)
+    return PhaseArtists(image, critical_line, marker, signal, theory, chosen)
 
 
 def update_phase_map(artists: PhaseArtists, diagram: PhaseDiagram, critical) -> None:
@@ -70,6 +80,7 @@ def update_phase(artists: PhaseArtists, point: PhasePoint, sigma_w: float,
                  sigma_b: float) -> None:
     """Mark (sigma_w, sigma_b) on the map and show its PhasePoint's flow and prediction."""
     artists.marker.set_data([sigma_w], [sigma_b])
+    artists.chosen.set_text(f"Chosen network: σ_w {sigma_w:.2f}, σ_b {sigma_b:.2f}")
     layers = np.arange(1, len(point.stats.signal_norm) + 1)
     artists.signal.set_data(layers, finite_or_nan(point.stats.signal_norm))
     artists.theory.set_data(layers, point.predicted_signal)

@@ -27,6 +27,8 @@ LAYER_COLORS = mpl.colormaps["viridis"](np.linspace(0, 0.9, MAX_DEPTH))
 
 
 BOUNDARY_TITLE = "p(class 1): red 0 ... blue 1"
+HEAT_TITLE = "gradient norm per layer\n(grey: 0, inf or NaN)"
+HEAT_TITLE_FRESH = "gradient norm per layer\n(no steps yet)"
 
 
 class TrainingArtists(NamedTuple):
@@ -69,17 +71,17 @@ def draw_training(axes, x_train, y_train, extent) -> TrainingArtists:
                             vmin=0, vmax=1, edgecolors="k", linewidths=0.3)
     accuracy, = ax_map.plot([], [], color=COLORS["green"], visible=False)
     ax_map.set(title=BOUNDARY_TITLE)
-    cmap = mpl.colormaps["magma"].with_extremes(bad="#9e9e9e")  # grey: inf/NaN (or 0)
+    cmap = mpl.colormaps["magma"].with_extremes(bad="#9e9e9e")  # grey: 0, inf or NaN
     heat = ax_heat.imshow(np.full((MAX_DEPTH, 2), np.nan), origin="lower", aspect="auto",
                           cmap=cmap, interpolation="nearest", vmin=HEAT_RANGE[0],
                           vmax=HEAT_RANGE[1], extent=(0, 1, 0.5, MAX_DEPTH + 0.5))
     ax_heat.figure.colorbar(heat, ax=ax_heat, label="log10 ||dL/dW_l||")
-    ax_heat.set(xlabel="step", ylabel="layer l", title="gradient norm per layer (grey: inf/NaN)")
+    ax_heat.set(xlabel="step", ylabel="layer l", title=HEAT_TITLE_FRESH)
     ratios = [ax_ratio.plot([], [], color=LAYER_COLORS[i], lw=1)[0] for i in range(MAX_DEPTH)]
     guide = ax_ratio.axhline(HEALTHY_RATIO, color=REFERENCE_GREY, ls="--", lw=1, zorder=5)
     ax_ratio.set(yscale="log", xlabel="step", ylabel="||ΔW_l|| / ||W_l||",
-                 title=f"update ratio (median of {SMOOTH} steps); dark: layer 1,\n"
-                       f"dashed: {HEALTHY_RATIO:.0e}, healthy")
+                 title=f"update ratio ({SMOOTH}-step median)\n"
+                       f"dark: layer 1; dashed: {HEALTHY_RATIO:.0e}")
     for ax in (ax_loss, ax_heat, ax_ratio):
         ax.xaxis.set_major_locator(ticker.MaxNLocator(5, integer=True))
     ax_heat.yaxis.set_major_locator(ticker.MaxNLocator(8, integer=True))
@@ -115,7 +117,9 @@ def update_training(artists: TrainingArtists, history: StepLog | None, depth: in
         for line in (artists.train_loss, artists.test_loss, artists.accuracy, *artists.ratios):
             line.set_data([], [])
         artists.overflow.set_visible(False)
-        artists.heat.set_data(np.full((MAX_DEPTH, 2), np.nan))
+        artists.heat.set_data(np.full((depth, 2), np.nan))
+        artists.heat.set_extent((0, 1, 0.5, depth + 0.5))
+        ax_heat.set(xlim=(0, 1), ylim=(0.5, depth + 0.5), title=HEAT_TITLE_FRESH)
         ax_loss.set(xlim=(0, 1), ylim=(0.1, 3))  # a fresh run's axes, until it has data
         ax_ratio.set(xlim=(0, 1), ylim=(1e-6, 1))
         for ax in (ax_loss, ax_ratio):
@@ -139,7 +143,7 @@ def update_training(artists: TrainingArtists, history: StepLog | None, depth: in
     log_norm = np.log10(positive_or_nan(history.grad_norm[:, :depth].T))
     artists.heat.set_data(log_norm)
     artists.heat.set_extent((steps[0] - 0.5, steps[-1] + 0.5, 0.5, depth + 0.5))
-    ax_heat.set(xlim=span, ylim=(0.5, depth + 0.5))
+    ax_heat.set(xlim=span, ylim=(0.5, depth + 0.5), title=HEAT_TITLE)
     smooth = running_median(positive_or_nan(history.update_ratio[:, :depth]), SMOOTH)
     for i, line in enumerate(artists.ratios):
         line.set_visible(i < depth)

@@ -54,7 +54,7 @@ class PhaseDiagramExplorer(Explorer):
         self.artists = draw_phase(self.fig.subplots(1, 2), *self.grid, depth)
         self.animate(self.artists)  # a slider step redraws only these (blitting)
         self.image = self.artists.image
-        self.fig.tight_layout()
+        self.fig.tight_layout(w_pad=3)  # room for the colour bar's label
         self.widget = self.layout(self.controls)
         self.activation.observe(self._on_activation, names="value")
         for control in (self.sigma_w, self.sigma_b):

@@ -135,7 +135,7 @@ class TrainingExplorer(Explorer):
             axes = self.fig.subplots(2, 2).ravel()
             # fixed margins: a layout engine would re-measure every label on every redraw
             self.fig.subplots_adjust(left=0.12, right=0.95, bottom=0.08, top=0.93,
-                                     hspace=0.45, wspace=0.45)
+                                     hspace=0.6, wspace=0.45)  # room for two-line titles
             self.artists = draw_training(axes, self.data.x_train, self.data.y_train, extent)
             self.animate(self.artists.animated())
         show_task(self.artists, self.data.x_train, self.data.y_train, extent, two_d)
