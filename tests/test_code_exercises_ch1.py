@@ -132,3 +132,19 @@ def test_the_cases_are_fixed_and_reach_the_tails():
     assert np.mean(np.abs(z) > 3) > 0.2  # sigma'(z) far from 1/4 for many units
     assert all(c["W"].shape[0] != c["W"].shape[1] and c["g"].shape[0] != c["W"].shape[1]
                for c in first)
+
+
+def test_the_backward_pass_hint_nudges_without_giving_the_lines():
+    hint = exercises.hint("ch1_dense_backward")
+    assert "(batch, n_in)" in hint and "(n_in, n_out)" in hint
+    assert "W.T" not in hint and "h_prev.T" not in hint
+
+
+def test_the_gru_explanation_names_the_average_gate_and_the_best_copying_unit():
+    # at exercise 3's answer (2.15, see the solutions): the average gate's 99 steps pass far
+    # less than 1%, the best-copying unit's pass more, so the 1% is theirs
+    gates = ch1._gru_gates(2.15)
+    best = np.exp(np.log(gates[:, 1:]).sum(axis=1)).max()
+    assert gates.mean() ** 99 < 1e-4 < 0.01 < best
+    text = ch1._gru_bias_explained(2.15)
+    assert f"{gates.mean():.2f}" in text and f"{best:.0e}" in text

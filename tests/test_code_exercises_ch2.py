@@ -143,3 +143,11 @@ def test_the_clip_reference_is_optax_and_caps_the_global_norm():
     assert _global_norm(cases[0]["grads"]) > cases[0]["max_norm"]  # clipped
     assert _global_norm(cases[1]["grads"]) < cases[1]["max_norm"]  # left alone
     assert _global_norm(cases[-1]["grads"]) == 0  # the 0/0 trap
+
+
+def test_the_variance_map_hint_and_task_leave_the_solution_to_the_learner():
+    hint = exercises.hint("ch2_variance_map")
+    assert "phi(x) ** 2" not in hint and "lambda" not in hint
+    assert "gaussian_expectation" in hint
+    task = [e for e in ch2.EXERCISES if e.name == "ch2_variance_map"][0].task
+    assert "without gv.theory.variance_map" in task

@@ -15,7 +15,7 @@ from gradviz.data import adding_problem, digits
 from gradviz.exercises.base import CodeExercise, Exercise
 from gradviz.flow import gradient_flow, rnn_gradient_flow
 from gradviz.models import first_layer, init_mlp
-from gradviz.rnn import init_rnn
+from gradviz.rnn import gru_update_gates, init_rnn
 
 
 @cache
@@ -74,6 +74,26 @@ def _gru_ratio(bias: float) -> float:
     params = init_rnn(jax.random.PRNGKey(0), 2, 32, 1, cell="gru", update_gate_bias=bias)
     flow = rnn_gradient_flow(params, xs, y)
     return float(flow.signal_norm[0] / flow.signal_norm[-1])
+
+
+def _gru_gates(bias: float) -> np.ndarray:
+    """The update gates z_t of exercise 3's GRU: (batch, time, hidden), in float64."""
+    xs, _ = adding_problem(jax.random.PRNGKey(0), 16, GRU_LENGTH)
+    params = init_rnn(jax.random.PRNGKey(0), 2, 32, 1, cell="gru", update_gate_bias=bias)
+    return np.asarray(gru_update_gates(params, xs), np.float64)
+
+
+def _gru_bias_explained(truth: float) -> str:
+    gates = _gru_gates(truth)
+    mean = gates.mean()
+    # the copy term's share for each unit and sequence: its gates at steps 2..100 multiplied
+    best = np.exp(np.log(gates[:, 1:]).sum(axis=1)).max()
+    gate_start = 1 / (1 + np.exp(-truth))
+    return (f"step 1's share passes 1% at bias {truth:.2f}. The average gate there is only "
+            f"{mean:.2f} (sigma(b) = {gate_start:.2f}), and 99 gates of that size multiply to "
+            f"about {mean**99:.0e}, so the 1% is carried by the units whose inputs push their "
+            "gate above the average: the norm of the gradient is dominated by the units that "
+            f"copy best (the largest product of one unit's 99 gates: {best:.0e}).")
 
 
 @cache
@@ -158,7 +178,9 @@ EXERCISES = [
                  "biases of scale sigma_b = 1 (gv.init_mlp(key, 64, 128, 30, 10, "
                  "init='gaussian', scale=1.0, bias_scale=1.0), 256 digits): which of "
                  "'signal', 'weight_grad', 'both', 'neither' is more than 10x smaller at "
-                 "the bottom of the network (layers 1-2) than at layer 30?",
+                 "the bottom of the network (the signal at layer 1; the weight gradient at "
+                 "layer 2, since layer 1's W reads the data and has another shape) than at "
+                 "layer 30?",
         hint="dL/dW_l = h_{l-1}^T (relu'(z_l) * g_l): one factor comes from the backward "
              "pass, the other from the forward pass. Section 7 says what sigma_w = 1 does "
              "to a ReLU net's signal going down. Going up, does h_l still shrink when every "
@@ -184,9 +206,7 @@ EXERCISES = [
              "and move the update-gate bias.",
         truth=_gru_threshold_bias,
         accepts=lambda answer, truth: abs(float(answer) - truth) <= 0.25,
-        because=lambda truth: f"step 1's share passes 1% at bias {truth:.2f}, where the gate "
-                              f"starts near sigmoid(b) = {1 / (1 + np.exp(-truth)):.2f}: from "
-                              "there the copy term carries the gradient back over 100 steps.",
+        because=_gru_bias_explained,
     ),
     CodeExercise(
         name="ch1_sigmoid_derivative",
@@ -206,9 +226,10 @@ EXERCISES = [
              "h = sigmoid(h_prev @ W + b): g = dL/dh (batch, n_out) comes from above; "
              "g_prev = dL/dh_prev (batch, n_in) and dW = dL/dW (n_in, n_out). "
              "h_prev: (batch, n_in), W: (n_in, n_out), b: (n_out,).",
-        hint="Section 1's step: first delta = sigma'(z) * g, with z = h_prev @ W + b and "
-             "sigma'(z) from sigma(z) (exercise 4); then g_prev = delta @ W.T and "
-             "dW = h_prev.T @ delta. Check the shapes: W is not square.",
+        hint="delta = sigma'(z) * g (elementwise, sigma'(z) from sigma(z) as in exercise 4) "
+             "has g's shape (batch, n_out). Which product of delta and W has shape "
+             "(batch, n_in)? Which product of h_prev and delta has shape (n_in, n_out)? "
+             "Section 1's formula, read with shapes, answers both.",
         reference=dense_backward_reference,
         cases=_dense_backward_cases,
         because="g_prev = (sigma'(z) * g) W^T is the signal handed down, one factor of "

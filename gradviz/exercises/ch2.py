@@ -144,10 +144,10 @@ EXERCISES = [
         task="variance_map(q, sigma_w, sigma_b, activation) returns the next layer's "
              "pre-activation variance, sigma_w**2 * E[phi(sqrt(q) z)**2] + sigma_b**2 with "
              "z ~ N(0, 1), for q a number or an array (elementwise) and activation a name "
-             "such as 'tanh'.",
-        hint="gv.get_activation(activation) gives phi, and "
-             "gv.theory.gaussian_expectation(f, q) computes E[f(sqrt(q) z)]: pass it "
-             "f = lambda x: phi(x) ** 2. The square is on phi, not on its mean.",
+             "such as 'tanh' (without gv.theory.variance_map).",
+        hint="gv.theory.gaussian_expectation(f, q) averages any f over N(0, q): which f "
+             "makes that average E[phi(sqrt(q) z)^2]? (gv.get_activation(activation) gives "
+             "phi.) Then scale it and add the bias' variance.",
         reference=variance_map_reference,
         cases=_variance_map_cases,
         because="q_l = sigma_w^2 E[phi(z_{l-1})^2] + sigma_b^2 is one step of the variance "

@@ -1,16 +1,18 @@
 """The gradient-flow figure: draw_flow(axes, FlowStats) -> FlowArtists; update_flow."""
 
+import inspect
 import warnings
 from typing import NamedTuple
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 from matplotlib.transforms import blended_transform_factory
 
-from gradviz.flow import FlowStats
+from gradviz.flow import FlowStats, gradient_flow
 from gradviz.plots.style import (
     COLORS,
     NONFINITE_GREY,
@@ -23,6 +25,10 @@ from gradviz.plots.style import (
     rescale,
 )
 from gradviz.summaries import panel_note, where_not_drawn
+
+# what gradient_flow counts as saturated by default (|phi'| below it), named in the legend
+SATURATION_THRESHOLD = inspect.signature(gradient_flow).parameters[
+    "saturation_threshold"].default
 
 
 class FlowArtists(NamedTuple):
@@ -43,7 +49,8 @@ class FlowArtists(NamedTuple):
 
 
 
-def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
+def draw_flow(axes, stats: FlowStats, theory_signal=None,
+              saturation_threshold: float = SATURATION_THRESHOLD) -> FlowArtists:
     """Draw a FlowStats on four axes: gradients backward, the forward signal, saturation,
     update ratio.
 
@@ -52,7 +59,9 @@ def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
     with the rounding level of the stats' dtype, eps * rms(h_l): a spread near that line
     is rounding noise, and the layer no longer tells the examples apart.
     axes: a sequence of 4 Axes (2 x 2, sharing x).
-    theory_signal: (depth,) predicted ||dL/dh_l||, or None.
+    theory_signal: (depth,) predicted ||dL/dh_l||, or None (then the legend leaves the
+    prediction out; `gradient_legend` puts it back).
+    saturation_threshold: the one the stats were computed with, named in the legend.
     """
     ax_grad, ax_act, ax_sat, ax_ratio = axes
     c = COLORS
@@ -71,7 +80,7 @@ def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
         rounding=ax_act.plot(*empty, ":", color=REFERENCE_GREY, lw=1.2,
                              label="rounding level eps·rms(h_l)")[0],
         saturation=ax_sat.plot(*empty, "o-", ms=3, color=c["vermillion"],
-                               label="saturated (|phi'| < threshold)")[0],
+                               label=f"saturated (|phi'| < {saturation_threshold:g})")[0],
         # open squares on a dashed line: visible around the saturation line when both are 0
         dead=ax_sat.plot(*empty, "s--", ms=5, mfc="none", color=c["purple"],
                          label="dead units")[0],
@@ -92,10 +101,18 @@ def draw_flow(axes, stats: FlowStats, theory_signal=None) -> FlowArtists:
     for ax in (ax_sat, ax_ratio):
         ax.set_xlabel("layer l")
     ax_sat.legend(fontsize=7, loc="upper left")  # the update-ratio panel's title names it
-    for ax in (ax_grad, ax_act):  # vanishing fills one corner, growth or collapse another
-        ax.legend(fontsize=7, loc="best")
+    # vanishing fills one corner, growth or collapse another: legends placed "best"
+    gradient_legend(artists, with_theory=theory_signal is not None)
+    ax_act.legend(fontsize=7, loc="best")
     update_flow(artists, stats, theory_signal)
     return artists
+
+
+def gradient_legend(artists: FlowArtists, with_theory: bool) -> Legend:
+    """(Re)make the gradient panel's legend, naming the mean-field prediction only when
+    it is drawn (`with_theory`); returns the new legend, which replaces the old one."""
+    lines = [artists.signal, artists.weight_grad] + ([artists.theory] if with_theory else [])
+    return artists.signal.axes.legend(handles=lines, fontsize=7, loc="best")
 
 
 
@@ -124,6 +141,20 @@ def _show_nonfinite(span: tuple, bad: np.ndarray) -> None:
         band.set_x(first)
         band.set_width(last - first)
         label.set_x((first + last) / 2)
+
+
+def _headroom(ax: Axes, decades: float = 0.2) -> None:
+    """On an autoscaled log y axis, raise the top by a decade when the highest finite data
+    lie within `decades` of it: a line along the top edge hides under the frame. (rescale
+    leaves a twentieth of a decade; one decade more stays within what the explorers allow.)"""
+    if ax.get_yscale() != "log" or not ax.get_autoscaley_on():
+        return
+    values = [np.asarray(line.get_ydata(), float) for line in ax.lines if line.get_visible()]
+    values = np.concatenate([v.ravel() for v in values]) if values else np.zeros(0)
+    values = values[np.isfinite(values) & (values > 0)]
+    low, high = ax.get_ylim()
+    if values.size and 0 < low < high and np.log10(high / values.max()) < decades:
+        ax.set_ylim(low, high * 10, auto=None)
 
 
 def _nonfinite_layers(stats: FlowStats) -> tuple[np.ndarray, np.ndarray]:
@@ -171,6 +202,7 @@ def update_flow(artists: FlowArtists, stats: FlowStats, theory_signal=None,
     for line in (artists.signal, artists.act_std, artists.saturation, artists.update_ratio):
         ax = line.axes
         rescale(ax)
+        _headroom(ax)
         layer_limits(ax, len(layers))
         fit_log_ticks(ax)
         # nothing finite to draw: no stale tick labels left from the last data

@@ -4,12 +4,21 @@ scales. draw_rnn(axes, scales, max_length) -> RNNArtists; update_rnn; update_lag
 from typing import NamedTuple
 
 import numpy as np
+from matplotlib import rcParams
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
+from matplotlib.transforms import ScaledTranslation
 
 from gradviz.flow import RNNFlowStats
-from gradviz.plots.style import COLORS, few_ticks, finite_or_nan, rescale, span_two_decades
+from gradviz.plots.style import (
+    COLORS,
+    few_ticks,
+    finite_or_nan,
+    position_limits,
+    rescale,
+    span_two_decades,
+)
 from gradviz.summaries import overflow_message
 
 
@@ -17,6 +26,7 @@ class RNNArtists(NamedTuple):
     """The artists `draw_rnn` made, and the recurrent scales of the lag map's rows."""
 
     signal: Line2D  # ||dL/dh_t|| against t
+    title: Text  # the left panel's title: the cell and the recurrent scale
     overflow: Text  # where inf/NaN appeared
     image: AxesImage  # log10 of the lag map: (scales, lag)
     scale_line: Line2D  # the dashed line at the current scale
@@ -28,8 +38,12 @@ def draw_rnn(axes, scales, max_length: int) -> RNNArtists:
     one row per recurrent scale in scales: (n,), lags 0..max_length-1."""
     ax_time, ax_map = axes
     signal = ax_time.plot([], [], "o-", ms=2, color=COLORS["blue"])[0]
-    ax_time.set(yscale="log", xlabel="time step t", ylabel="||dL/dh_t||",
-                title="Gradient through time")
+    ax_time.set(yscale="log", xlabel="time step t", ylabel="||dL/dh_t||")
+    # a text, not the axes' title, so that it can change with the scale and still be
+    # redrawn alone (blitting); it holds a title's place from the start (tight_layout)
+    above = ScaledTranslation(0, rcParams["axes.titlepad"] / 72, ax_time.figure.dpi_scale_trans)
+    title = ax_time.text(0.5, 1.0, "Gradient through time\n", transform=ax_time.transAxes + above,
+                         ha="center", va="baseline", fontsize=rcParams["axes.titlesize"])
     few_ticks(ax_time)
     overflow = ax_time.text(0.02, 0.04, "", transform=ax_time.transAxes,
                             color=COLORS["vermillion"], fontweight="bold", fontsize=9)
@@ -42,7 +56,7 @@ def draw_rnn(axes, scales, max_length: int) -> RNNArtists:
     ax_map.set_yticks(np.arange(len(scales))[::3] + 0.5, scales[::3])
     scale_line = ax_map.axhline(0, color="black", ls="--", lw=1)
     ax_map.figure.colorbar(image, ax=ax_map, extend="both")
-    return RNNArtists(signal, overflow, image, scale_line, np.asarray(scales))
+    return RNNArtists(signal, title, overflow, image, scale_line, np.asarray(scales))
 
 
 def update_lag_map(artists: RNNArtists, lag_map) -> None:
@@ -50,11 +64,24 @@ def update_lag_map(artists: RNNArtists, lag_map) -> None:
     artists.image.set_data(np.log10(np.maximum(lag_map, 1e-30)))
 
 
-def update_rnn(artists: RNNArtists, stats: RNNFlowStats, scale: float) -> None:
-    """Show a gradient through time, and mark the recurrent scale it was measured at."""
+def update_rnn(artists: RNNArtists, stats: RNNFlowStats, scale: float,
+               cell: str | None = None, update_gate_bias: float = 0.0) -> None:
+    """Show a gradient through time, name the cell (when given; a GRU with its update-gate
+    bias) and the recurrent scale in the title, and mark the scale on the lag map."""
     signal = artists.signal
-    signal.set_data(np.arange(1, len(stats.signal_norm) + 1), finite_or_nan(stats.signal_norm))
+    length = len(stats.signal_norm)
+    signal.set_data(np.arange(1, length + 1), finite_or_nan(stats.signal_norm))
     rescale(signal.axes)
+    # the time axis ends at the sequence length when it is a multiple of 10 (the slider's
+    # 50 and 100), else at the next one: a small move of the length redraws only the line
+    limits = position_limits(length, step=10)
+    if signal.axes.get_xlim() != limits:
+        signal.axes.set_xlim(*limits, auto=None)
+    if cell == "gru":  # the gate's bias too (a full name would not fit the panel)
+        name = f"GRU (gate bias {update_gate_bias:.2f}), scale {scale:.2f}"
+    else:
+        name = ("" if cell is None else f"{cell} RNN, ") + f"recurrent scale {scale:.2f}"
+    artists.title.set_text(f"Gradient through time\n{name}")
     span_two_decades(signal)
     artists.overflow.set_text(overflow_message(stats, "step"))
     row = np.interp(scale, artists.scales, np.arange(len(artists.scales)))

@@ -8,7 +8,7 @@ from gradviz.data import digits
 from gradviz.experiments import FlowWithTheory, flow_with_theory
 from gradviz.init import INIT_SCHEMES, init_index, sigma_w
 from gradviz.models import init_mlp
-from gradviz.plots.flow import draw_flow, update_flow
+from gradviz.plots.flow import draw_flow, gradient_legend, update_flow
 from gradviz.summaries import flow_explorer_summary
 from gradviz.validate import check_choice, check_float_range, check_int_range
 from gradviz.widgets.base import COLUMN_WIDTH, MAX_DEPTH, STYLE, Explorer
@@ -102,11 +102,26 @@ class FlowExplorer(Explorer):
                                 depth=self.depth.value, sigma_w=self.sigma_w,
                                 sigma_b=self.bias_scale.value)
 
+    def _name_the_prediction_only_when_drawn(self) -> None:
+        """A new gradient legend when the mean-field line appears or goes (it is drawn for
+        plain MLPs only), animated in the old one's place; its new texts make the next
+        redraw a full one."""
+        ax = self.artists.signal.axes
+        old = ax.get_legend()
+        with_theory = self.point.predicted_signal is not None
+        named = self.artists.theory.get_label() in [text.get_text() for text in old.get_texts()]
+        if named == with_theory:
+            return
+        new = gradient_legend(self.artists, with_theory)
+        self.animated = [new if artist is old else artist for artist in self.animated]
+        new.set_animated(self.live and new in self.animated)  # as animate() set the old one
+
     def update(self, change=None) -> None:
         """Recompute the flow for the controls' values and redraw the artists in place."""
         self.point = self._flow()
         self.stats = self.point.stats
         update_flow(self.artists, self.stats, self.point.predicted_signal, self.yscale.value)
+        self._name_the_prediction_only_when_drawn()
         self.summary.value = flow_explorer_summary(
             self.stats, self.point.predicted_gain, self.point.predicted_signal, self.sigma_w,
             self.bias_scale.value)

@@ -70,7 +70,8 @@ class RNNExplorer(Explorer):
             self.key, self.xs, self.y, cell=self.cell.value, hidden=self.hidden,
             recurrent_scale=self.recurrent_scale.value,
             update_gate_bias=self.update_gate_bias.value, length=self.length.value)
-        update_rnn(self.artists, self.stats, self.recurrent_scale.value)
+        update_rnn(self.artists, self.stats, self.recurrent_scale.value, self.cell.value,
+                   self.update_gate_bias.value)
         self.summary.value = rnn_summary(self.stats, self.cell.value,
                                          self.recurrent_scale.value)
         self.redraw()
