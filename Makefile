@@ -36,9 +36,12 @@ LAB_ARGS ?=
 # not on a learner's machine. Empty runs XLA's native code: `make test NBVAL_ISA=`.
 NBVAL_ISA ?= AVX
 # pytest-xdist workers for `make test` (one per core; 0 runs everything in one process).
-# --dist loadfile keeps each test file, and each notebook with its kernel, on one worker.
+# --dist loadfile keeps each test file, and each notebook with its kernel, on one worker;
+# files start in collection order (tests/conftest.py puts the longest first: the browser
+# test, then chapter 3), not xdist's order by number of tests, which started the browser
+# test last and left one worker alone with it for the last minutes.
 PYTEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-XDIST := -n $(PYTEST_JOBS) --dist loadfile
+XDIST := -n $(PYTEST_JOBS) --dist loadfile --no-loadscope-reorder
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg \
   --nbval-cell-timeout=300 -p no:cacheprovider
 # `make test` keeps XLA's compiled programs on disk (JAX's persistent compilation cache),

@@ -32,6 +32,20 @@ else:
     os.environ["XLA_FLAGS"] = _flags
 
 
+# The longest files, started first: `make test` hands whole files to its pytest-xdist
+# workers in collection order (--no-loadscope-reorder), and one started last keeps a
+# worker busy alone at the end.
+LONGEST_FIRST = ("tests/test_browser.py", "notebooks/03_fixes.ipynb")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        path = item.nodeid.split("::")[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: JupyterLab driven in headless Chromium")
     config.addinivalue_line("markers", "binder: builds the Binder environment in a fresh venv")

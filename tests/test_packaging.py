@@ -220,6 +220,7 @@ def test_make_test_runs_everything_and_cannot_be_silenced():
     run = runs[0]
     assert "JAX_PLATFORMS=cpu" in run and " tests notebooks " in run
     assert "--dist loadfile" in run, "a notebook's cells stay together"
+    assert "--no-loadscope-reorder" in run  # files start as tests/conftest.py orders them
     for argument in ("--nbval ", "--nbval-sanitize-with tests/nbval-sanitize.cfg"):
         assert argument in run
     # nbval compares outputs committed from an AVX-512 machine with a run whose XLA code is
