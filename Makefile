@@ -37,9 +37,9 @@ LAB_ARGS ?=
 NBVAL_ISA ?= AVX
 # pytest-xdist workers for `make test` (one per core; 0 runs everything in one process).
 # --dist loadfile keeps each test file, and each notebook with its kernel, on one worker;
-# files start in collection order (tests/conftest.py puts the longest first: the browser
-# test, then chapter 3), not xdist's order by number of tests, which started the browser
-# test last and left one worker alone with it for the last minutes.
+# files start in the order tests/conftest.py sets (the notebooks, then the browser test,
+# which finds their compiled programs in the cache below, then the unit tests), not
+# xdist's order by number of tests.
 PYTEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 XDIST := -n $(PYTEST_JOBS) --dist loadfile --no-loadscope-reorder
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg \

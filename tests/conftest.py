@@ -32,16 +32,19 @@ else:
     os.environ["XLA_FLAGS"] = _flags
 
 
-# The longest files, started first: `make test` hands whole files to its pytest-xdist
-# workers in collection order (--no-loadscope-reorder), and one started last keeps a
-# worker busy alone at the end.
-LONGEST_FIRST = ("tests/test_browser.py", "notebooks/03_fixes.ipynb")
+# The order in which `make test` hands whole files to its two pytest-xdist workers
+# (--no-loadscope-reorder keeps it): chapter 3, the longest notebook, first, then the other
+# notebooks, then the browser test, then the unit tests. nbval's kernels fill JAX's
+# persistent compilation cache, so the browser test, which runs every notebook again in
+# JupyterLab, mostly loads compiled programs instead of compiling them again (about half
+# its time), and the many short unit-test files even out the two workers at the end.
+FIRST = ("notebooks/03_fixes.ipynb", "notebooks/", "tests/test_browser.py")
 
 
 def pytest_collection_modifyitems(items):
     def rank(item) -> int:
         path = item.nodeid.split("::")[0]
-        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+        return next((i for i, start in enumerate(FIRST) if path.startswith(start)), len(FIRST))
 
     items.sort(key=rank)  # stable: the rest keep their order
 

@@ -1,6 +1,7 @@
 """Blitting on a live (ipympl) figure: a redraw after only the animated artists changed
 redraws them alone over the cached rest of the figure, and the picture is the same as a full
-draw's; a change of axis limits, or a request, makes a full draw instead."""
+draw's; a change of axis limits, or a request, makes a full draw instead. Every explorer
+keeps at least 3 labelled ticks on every axis through its moves."""
 
 import matplotlib
 import numpy as np
@@ -145,6 +146,22 @@ def _explorers():
     ]
 
 
+def unreadable_axes(fig) -> list[str]:
+    """The axes of `fig` with fewer than 3 labelled ticks within their limits."""
+    found = []
+    for ax in fig.axes:
+        for name, axis, limits in (("x", ax.xaxis, ax.get_xlim()), ("y", ax.yaxis, ax.get_ylim())):
+            locs = axis.get_majorticklocs()
+            if not (ax.get_visible() and axis.get_visible() and len(locs)):
+                continue  # an axis without ticks on purpose (an image's)
+            low, high = sorted(limits)
+            inside = [t for t in locs if low <= t <= high]
+            labels = [str(t).strip() for t in axis.get_major_formatter().format_ticks(inside)]
+            if sum(bool(label) for label in labels) < 3:
+                found.append(f"{ax.get_title()!r} {name} axis over {limits}: labels {labels}")
+    return found
+
+
 @pytest.mark.parametrize("name", [name for name, _, _ in _explorers()])
 def test_every_explorer_blits_small_moves_and_shows_what_a_full_draw_shows(ipympl_backend,
                                                                            name):
@@ -162,6 +179,8 @@ def test_every_explorer_blits_small_moves_and_shows_what_a_full_draw_shows(ipymp
         np.testing.assert_array_equal(shown, pixels(explorer.fig.canvas),
                                       err_msg=f"{name} after {control} = {value!r}")
         assert not explorer.fig.stale, f"{name}: a full draw left the figure stale"
+        unreadable = unreadable_axes(explorer.fig)  # and it stays readable
+        assert not unreadable, f"{name} after {control} = {value!r}: {unreadable}"
     assert "blit" in calls, calls  # small moves redraw only the changing artists
 
 
@@ -196,3 +215,29 @@ def test_controls_on_a_subshell_thread_are_told_how_to_turn_subshells_off():
         thread.join()
     assert explorer.summary.value == OFF_MAIN_THREAD + "decay rate 0.1"
     assert "Kernel Comms over subshells: Disabled" in OFF_MAIN_THREAD
+
+
+@pytest.mark.parametrize("limits, expected", [
+    ((1.5, 4.0), ["1.6", "2.4", "3.2", "4"]),  # below a decade: plain round numbers
+    ((0.02, 0.05), ["0.024", "0.032", "0.04", "0.048"]),
+    ((1.2e-5, 3e-5), [r"$1.5\times10^{-5}$", r"$2\times10^{-5}$", r"$2.5\times10^{-5}$",
+                      r"$3\times10^{-5}$"]),
+    ((0.8, 9), [r"$\mathdefault{10^{0}}$", r"$\mathdefault{2\times10^{0}}$",
+                r"$\mathdefault{5\times10^{0}}$"]),  # a decade or two: 1-2-5
+    ((1e-8, 1e3), [r"$\mathdefault{10^{-6}}$", r"$\mathdefault{10^{-3}}$",
+                   r"$\mathdefault{10^{0}}$", r"$\mathdefault{10^{3}}$"]),
+])
+def test_fit_log_ticks_labels_at_least_three_ticks_readably(limits, expected):
+    import matplotlib.pyplot as plt
+
+    from gradviz.plots.style import fit_log_ticks
+
+    fig, ax = plt.subplots()
+    ax.set_yscale("log")
+    ax.set_ylim(*limits)
+    fit_log_ticks(ax)
+    fig.canvas.draw()
+    low, high = limits
+    shown = [t.get_text() for t in ax.get_yticklabels() if low <= t.get_position()[1] <= high]
+    plt.close(fig)
+    assert shown == expected and not unreadable_axes(fig)

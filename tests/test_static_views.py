@@ -75,3 +75,41 @@ def test_no_notebook_stores_widget_state(path):
     widget views instead of the explorers' PNGs: notebooks are executed with
     --ExecutePreprocessor.store_widget_state=False."""
     assert "widgets" not in nbformat.read(path, as_version=4).metadata
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + sorted((ROOT / "notebooks" / "solutions").glob(
+    "*.ipynb")), ids=lambda p: p.stem)
+def test_static_figures_have_no_figure_header(path):
+    """A plain figure's saved HTML copy (what GitHub and nbviewer show) carries ipympl's
+    figure label above the image: gradviz.widgets.hide_figure_header leaves it empty."""
+    labels = [re.sub(r"\s+", " ", label).strip()
+              for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"
+              for out in cell.get("outputs", [])
+              for label in re.findall(r'widget-label"[^>]*>(.*?)</div>',
+                                      out.get("data", {}).get("text/html", ""), re.S)]
+    assert all(label == "" for label in labels), f"{path.name}: figure headers {labels}"
+
+
+def test_use_live_figures_hides_every_new_figures_header(monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from gradviz.widgets import base
+
+    class Shell:  # IPython, as use_live_figures sees it (the backend is switched below)
+        def run_line_magic(self, magic, backend):
+            assert (magic, backend) == ("matplotlib", "widget")
+
+    monkeypatch.setitem(matplotlib.rcParams, "figure.hooks", [])
+    with monkeypatch.context() as patch:
+        patch.setattr("IPython.get_ipython", lambda: Shell())
+        assert base.use_live_figures() == "widget"
+        assert base.use_live_figures() == "widget"  # twice: the hook is there once
+    assert matplotlib.rcParams["figure.hooks"] == [base.HIDE_HEADER]
+    matplotlib.use("module://ipympl.backend_nbagg")  # what %matplotlib widget does
+    try:
+        fig = plt.figure()
+        assert not fig.canvas.header_visible and fig.canvas._figure_label == ""
+        assert "Figure" not in fig.canvas._repr_mimebundle_()["text/html"]
+        plt.close(fig)
+    finally:
+        matplotlib.use("Agg")

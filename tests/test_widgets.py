@@ -208,6 +208,22 @@ def test_clip_explorer_shows_optax_clipping():
     assert labels[0].startswith("none: diverged at step") and labels[2] == "global norm"
     assert f"Threshold {threshold:.3g}" in ex.summary.value
     assert "final loss" not in ex.summary.value  # a diverged run has none
+    # the loss axis fits the runs that trained, not a blow-up: the losses above it are
+    # left out, and a triangle at the top marks the step where they left it
+    from gradviz.plots.clipping import update_clip
+
+    blow_up = np.r_[1.0, 1e17, np.inf, np.full(37, np.nan)]
+    update_clip(ex.artists, ex.point._replace(
+        loss={"none": blow_up, "value": np.geomspace(1, 0.05, 40),
+              "global norm": np.geomspace(1, 0.1, 40)},
+        diverged={"none": 1, "value": None, "global norm": None}))
+    low, high = ex.fig.axes[0].get_ylim()
+    assert low <= 0.05 and 1 < high <= 1e3
+    np.testing.assert_array_equal(ex.artists.loss_lines["none"].get_ydata(),
+                                  np.r_[1.0, np.full(39, np.nan)])
+    assert ex.artists.off_scale["none"].get_xdata().tolist() == [1]
+    assert low < ex.artists.off_scale["none"].get_ydata()[0] <= high
+    assert ex.artists.off_scale["global norm"].get_xdata().size == 0  # it stayed on the axis
 
 
 def test_clip_explorer_marks_diverged_runs_and_counts_only_finite_steps():

@@ -7,7 +7,7 @@ from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
 
 from gradviz.experiments import CLIP_METHODS, ClipExperiment, ClipPoint
-from gradviz.plots.style import COLORS, REFERENCE_GREY, few_ticks, finite_or_nan
+from gradviz.plots.style import COLORS, REFERENCE_GREY, few_ticks, finite_or_nan, fit_log_ticks
 
 CLIP_COLORS = {"none": COLORS["vermillion"], "value": COLORS["orange"],
                "global norm": COLORS["blue"]}
@@ -20,6 +20,7 @@ class ClipArtists(NamedTuple):
 
     loss_lines: dict  # run name ("none", each method) -> Line2D of its training loss
     loss_legend: Legend  # its labels say where a run diverged
+    off_scale: dict  # run name -> Line2D: a triangle at the top where its loss left the axis
     diverged_markers: dict  # method -> Line2D: x where the run at that threshold diverged
     markers: list  # the dashed vertical lines at the chosen threshold, one per panel
 
@@ -39,9 +40,12 @@ def draw_clip(axes, experiment: ClipExperiment, lr: float) -> ClipArtists:
     thresholds = experiment.thresholds
     loss_lines = {name: ax_loss.plot([], [], CLIP_STYLES[name], color=CLIP_COLORS[name],
                                      label=name)[0] for name in experiment.logs}
+    off_scale = {name: ax_loss.plot([], [], "^", ms=6, color=CLIP_COLORS[name],
+                                    label="_nolegend_")[0] for name in experiment.logs}
     ax_loss.set(yscale="log", xlabel="step", ylabel="training loss",
                 title=f"Training (SGD, learning rate {lr:g})")
-    legend = ax_loss.legend(fontsize=7, title="clipping", title_fontsize=7, loc="upper right")
+    legend = ax_loss.legend(fontsize=7, title="clipping (▲: off the scale)", title_fontsize=7,
+                            loc="upper right")
     diverged_markers = {}
     for name in CLIP_METHODS:
         bad = experiment.diverged[name] >= 0
@@ -73,23 +77,36 @@ def draw_clip(axes, experiment: ClipExperiment, lr: float) -> ClipArtists:
                for ax in (ax_norm, ax_angle, ax_frac)]
     for ax in (ax_loss, ax_frac, ax_norm):
         few_ticks(ax)
-    return ClipArtists(loss_lines, legend, diverged_markers, markers)
+    return ClipArtists(loss_lines, legend, off_scale, diverged_markers, markers)
 
 
 def update_clip(artists: ClipArtists, point: ClipPoint) -> None:
     """Show the runs of one threshold (`ClipExperiment.at`): their losses, the legend's
     word on divergence, and the threshold's markers."""
+    # The axis shows the runs that did not diverge, and where every run started, with
+    # room for the legend above them: a run that blew up (to 1e17 and more) would squash
+    # them into a line. A run's losses above the axis (and inf/NaN) are left out, and a
+    # triangle at the top marks the first step where its loss left the axis.
+    losses = {name: finite_or_nan(loss) for name, loss in point.loss.items()}
+    shown = np.concatenate(list(losses.values()))
+    kept = np.concatenate([y if point.diverged[name] is None else y[:1]
+                           for name, y in losses.items()])
+    low = np.floor(np.log10(np.nanmin(shown[shown > 0])))
+    high = np.ceil(np.log10(np.nanmax(kept[kept > 0])))
+    top = high + 0.4 * (high - low)
+    ax_loss = artists.loss_lines["none"].axes
+    ax_loss.set_ylim(10.0**low, 10.0**top)
+    fit_log_ticks(ax_loss)
+    marker_y = 10.0 ** (top - 0.04 * (top - low))  # just below the top
     for (name, line), label in zip(artists.loss_lines.items(), artists.loss_legend.get_texts(),
                                    strict=True):
-        loss = point.loss[name]
-        line.set_data(np.arange(len(loss)), finite_or_nan(loss))
+        y = losses[name]
+        on_axis = y <= 10.0**top  # False above it and for NaN
+        line.set_data(np.arange(len(y)), np.where(on_axis, y, np.nan))
+        off = np.flatnonzero(~on_axis)[:1]
+        artists.off_scale[name].set_data(off, np.full(off.shape, marker_y))
         diverged = point.diverged[name]
         label.set_text(name if diverged is None else f"{name}: diverged at step {diverged}")
-    ax_loss = artists.loss_lines["none"].axes
-    shown = np.concatenate([line.get_ydata() for line in artists.loss_lines.values()])
-    shown = np.log10(shown[np.isfinite(shown) & (shown > 0)])
-    low, high = np.floor(shown.min()), np.ceil(shown.max())
-    ax_loss.set_ylim(10.0**low, 10.0 ** (high + 0.4 * (high - low)))  # room for the legend
     steps = len(point.loss["none"])
     ax_loss.set_xlim(-0.02 * steps, 1.02 * steps)
     for marker in artists.markers:

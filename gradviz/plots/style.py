@@ -99,20 +99,29 @@ def few_ticks(ax: Axes) -> None:
 
 def fit_log_ticks(ax: Axes) -> None:
     """On a log y axis spanning few decades, tick at 1-2-5 or 1-3 of each decade as well
-    (below one decade: at round numbers), so that at least 3 ticks are labelled; call
-    after the limits changed."""
+    (below one decade: at round numbers, labelled as plain numbers), so that at least 3
+    ticks are labelled; call after the limits changed."""
     if ax.get_yscale() != "log":
         return
     low, high = ax.get_ylim()
     decades = np.log10(high / low) if 0 < low < high else np.inf
-    if decades < 1:  # less than a decade: evenly spaced round numbers
+    if decades < 1:  # less than a decade: evenly spaced round numbers, "2.4" not "2.4x10^0"
         ax.yaxis.set_major_locator(ticker.MaxNLocator(nbins=4))
-    else:
-        subs = (1.0, 2.0, 5.0) if decades < 2 else (1.0, 3.0) if decades < 3 else (1.0,)
-        ax.yaxis.set_major_locator(ticker.LogLocator(numticks=5, subs=subs))
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(_round_number))
+        return
+    subs = (1.0, 2.0, 5.0) if decades < 2 else (1.0, 3.0) if decades < 3 else (1.0,)
+    ax.yaxis.set_major_locator(ticker.LogLocator(numticks=5, subs=subs))
     # label every major tick (matplotlib's default labels only 10^k beyond one decade)
     ax.yaxis.set_major_formatter(ticker.LogFormatterSciNotation(minor_thresholds=(np.inf,
                                                                                   np.inf)))
+
+
+def _round_number(value: float, position=None) -> str:
+    """A tick label: 2.4, 0.035 or 3000 as they are, far from 1 as 1.6x10^-5."""
+    if value == 0 or 1e-3 <= abs(value) < 1e4:
+        return f"{value:.6g}"
+    exponent = int(np.floor(np.log10(abs(value))))
+    return f"${value / 10.0**exponent:.6g}\\times10^{{{exponent}}}$"
 
 
 REFERENCE_GREY = "#777777"  # lines that are predictions or limits, not measurements

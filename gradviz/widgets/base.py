@@ -49,7 +49,21 @@ def use_live_figures() -> str:
     live = "google.colab" not in sys.modules and importlib.util.find_spec("ipympl") is not None
     backend = "widget" if live else "inline"
     shell.run_line_magic("matplotlib", backend)
+    if live and HIDE_HEADER not in matplotlib.rcParams["figure.hooks"]:
+        matplotlib.rcParams["figure.hooks"] = [*matplotlib.rcParams["figure.hooks"], HIDE_HEADER]
     return backend
+
+
+HIDE_HEADER = "gradviz.widgets.base:hide_figure_header"  # a matplotlib figure hook
+
+
+def hide_figure_header(fig: Figure) -> None:
+    """No "Figure 1" title above an ipympl figure, live or in the HTML copy that the
+    saved notebook keeps for GitHub and nbviewer. `use_live_figures` makes pyplot call
+    this on every new figure (rcParams["figure.hooks"])."""
+    if hasattr(fig.canvas, "header_visible"):
+        fig.canvas.header_visible = False
+        fig.canvas._figure_label = ""
 
 
 def in_kernel() -> bool:
@@ -71,7 +85,7 @@ def make_figure(figsize) -> Figure:
     if uses_ipympl():
         with plt.ioff():
             fig = plt.figure(figsize=figsize)
-        fig.canvas.header_visible = False
+        hide_figure_header(fig)
         return fig
     return Figure(figsize=figsize)
 
