@@ -20,7 +20,7 @@ class ClipArtists(NamedTuple):
 
     loss_lines: dict  # run name ("none", each method) -> Line2D of its training loss
     loss_legend: Legend  # its labels say where a run diverged
-    off_scale: dict  # run name -> Line2D: a triangle at the top where its loss left the axis
+    off_scale: dict  # run name -> Line2D: a triangle on the top edge where it left the axis
     diverged_markers: dict  # method -> Line2D: x where the run at that threshold diverged
     markers: list  # the dashed vertical lines at the chosen threshold, one per panel
 
@@ -39,9 +39,18 @@ def draw_clip(axes, experiment: ClipExperiment, lr: float) -> ClipArtists:
     (ax_loss, ax_frac), (ax_norm, ax_angle) = axes
     thresholds = experiment.thresholds
     loss_lines = {name: ax_loss.plot([], [], CLIP_STYLES[name], color=CLIP_COLORS[name],
-                                     label=name)[0] for name in experiment.logs}
-    off_scale = {name: ax_loss.plot([], [], "^", ms=6, color=CLIP_COLORS[name],
-                                    label="_nolegend_")[0] for name in experiment.logs}
+                                     marker="o", ms=3, markevery=[0], label=name)[0]
+                  for name in experiment.logs}  # a dot where each run starts
+    # on the top edge (x: step, y: axes fraction), one size per run, so that runs leaving
+    # at the same step stay apart: a filled small triangle inside hollow larger ones
+    off_scale = {name: ax_loss.plot([], [], "^", ms=ms, mew=1.5, mfc=fill,
+                                    color=CLIP_COLORS[name], clip_on=False,
+                                    transform=ax_loss.get_xaxis_transform(),
+                                    label="_nolegend_")[0]
+                 for name, ms, fill in zip(experiment.logs, (6, 10, 14),
+                                           (None, "none", "none"), strict=True)}
+    for marker in off_scale.values():
+        marker.set_in_layout(False)  # outside the axes: not a reason to shrink them
     ax_loss.set(yscale="log", xlabel="step", ylabel="training loss",
                 title=f"Training (SGD, learning rate {lr:g})")
     legend = ax_loss.legend(fontsize=7, title="clipping (▲: off the scale)", title_fontsize=7,
@@ -56,12 +65,12 @@ def draw_clip(axes, experiment: ClipExperiment, lr: float) -> ClipArtists:
             color=CLIP_COLORS[name], label="_nolegend_")[0]
     ax_frac.set(xlabel="threshold", ylabel="fraction of steps clipped",
                 ylim=(-0.03, 1.03), title="How often it clips (x: the run diverged)")
-    ax_frac.plot([], [], "x", ms=8, mew=2, color="black", label="the run diverged")
+    ax_frac.plot([], [], "x", ms=8, mew=2, color="black", label="diverged (of the steps up to it)")
     ax_frac.legend(fontsize=7, loc="center left")
     ax_norm.loglog(thresholds, np.full_like(thresholds, experiment.raw_norm), CLIP_STYLES["none"],
                  color=CLIP_COLORS["none"], label="none")
-    for name in CLIP_METHODS:
-        _plot(ax_norm.loglog, thresholds, experiment.first_norm[name], name)
+    for name in CLIP_METHODS:  # named in the other panels' legends
+        _plot(ax_norm.loglog, thresholds, experiment.first_norm[name], name).set_label("_")
     n = experiment.n_params
     ax_norm.loglog(thresholds, thresholds * np.sqrt(n), ":", color=REFERENCE_GREY,
                  label=f"threshold × √{n} (value's cap)")
@@ -86,7 +95,7 @@ def update_clip(artists: ClipArtists, point: ClipPoint) -> None:
     # The axis shows the runs that did not diverge, and where every run started, with
     # room for the legend above them: a run that blew up (to 1e17 and more) would squash
     # them into a line. A run's losses above the axis (and inf/NaN) are left out, and a
-    # triangle at the top marks the first step where its loss left the axis.
+    # triangle on the top edge marks the first step where its loss left the axis.
     losses = {name: finite_or_nan(loss) for name, loss in point.loss.items()}
     shown = np.concatenate(list(losses.values()))
     kept = np.concatenate([y if point.diverged[name] is None else y[:1]
@@ -97,14 +106,13 @@ def update_clip(artists: ClipArtists, point: ClipPoint) -> None:
     ax_loss = artists.loss_lines["none"].axes
     ax_loss.set_ylim(10.0**low, 10.0**top)
     fit_log_ticks(ax_loss)
-    marker_y = 10.0 ** (top - 0.04 * (top - low))  # just below the top
     for (name, line), label in zip(artists.loss_lines.items(), artists.loss_legend.get_texts(),
                                    strict=True):
         y = losses[name]
         on_axis = y <= 10.0**top  # False above it and for NaN
         line.set_data(np.arange(len(y)), np.where(on_axis, y, np.nan))
         off = np.flatnonzero(~on_axis)[:1]
-        artists.off_scale[name].set_data(off, np.full(off.shape, marker_y))
+        artists.off_scale[name].set_data(off, np.ones(off.shape))  # the top edge
         diverged = point.diverged[name]
         label.set_text(name if diverged is None else f"{name}: diverged at step {diverged}")
     steps = len(point.loss["none"])
