@@ -110,7 +110,8 @@ FIGURES = [
     ("IsometryExplorer", 'IsometryExplorer(depth=32, activation="linear", width=32)'),
     ("StepSizeExplorer", 'StepSizeExplorer(eps=1e-5, dtype="float64")'),
     ("AttributionExplorer", 'AttributionExplorer({"untrained": (mlp, "tanh")}, data.x[:32], '
-                            'data.y[:32], {"zeros": jnp.zeros(64)})'),
+                            'data.y[:32], {"zeros": jnp.zeros(64)}, '
+                            'ink=lambda image: 8 + 4 * image)'),  # as chapter 5: ink
     ("CompletenessExplorer", "CompletenessExplorer(mlp, data.x[0], 3, n_steps=4)"),
     # its Step button: 10 training steps of a depth-8 width-64 MLP, then the redraw
     ("TrainingExplorer", "TrainingExplorer(arch=Architecture(depth=8, width=64), "

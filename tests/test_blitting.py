@@ -241,3 +241,19 @@ def test_fit_log_ticks_labels_at_least_three_ticks_readably(limits, expected):
     shown = [t.get_text() for t in ax.get_yticklabels() if low <= t.get_position()[1] <= high]
     plt.close(fig)
     assert shown == expected and not unreadable_axes(fig)
+
+
+@pytest.mark.parametrize("data, current, expected", [
+    ((-20.3, 0.0), None, (-21, 1)),  # a fresh axis: the whole decades around the data
+    ((-20.3, 0.0), (-24, 1), (-24, 1)),  # 20 decades: up to 3 more to spare, kept
+    ((-22.5, 0.0), (-22, 1), (-26, 1)),  # the data passed the bottom: 3 decades beyond
+    ((-10.0, 0.0), (-26, 1), (-11, 1)),  # now 10 decades: 1 more to spare at most
+    ((-9.5, 0.0), (-11, 1), (-11, 1)),
+    ((-2.2, 0.0), (-4, 1), (-3, 1)),  # up to 3 decades: the whole decades, nothing more
+    ((0.0, 7.4), (-1, 8), (-1, 8)),
+    ((0.0, 8.2), (-1, 8), (-1, 10)),  # the top, the same way
+])
+def test_wide_log_axes_keep_their_limits_for_a_few_steps(data, current, expected):
+    from gradviz.plots.style import log_limits
+
+    assert log_limits(*data, current) == expected

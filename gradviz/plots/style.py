@@ -32,7 +32,8 @@ def positive_or_nan(values) -> np.ndarray:
 def rescale(ax: Axes) -> None:
     """Fit the autoscaled axes' limits to the lines' finite data in steps, so that they
     change only now and then: a log axis to the whole decades around the data (with a
-    twentieth of a decade to spare), a linear one to round numbers (`round_limits`), an
+    twentieth of a decade to spare; a wide one keeps a few more, `log_limits`), a linear
+    one to round numbers (`round_limits`), an
     x axis of positions 1..n (layers, time steps) as `position_limits` puts it. Between
     steps an update changes only the lines, which the explorers redraw alone (blitting).
     Without finite data a log axis keeps its limits (or gets 1e-3..1e3 if it has none).
@@ -49,14 +50,41 @@ def rescale(ax: Axes) -> None:
         if values.size == 0:
             limits = current if not log or 0 < current[0] < current[1] else (1e-3, 1e3)
         elif log:
-            low = np.floor(np.log10(values.min()) - 0.05)
-            limits = (10.0**low, 10.0 ** max(np.ceil(np.log10(values.max()) + 0.05), low + 1))
+            limits = 10.0 ** np.array(log_limits(np.log10(values.min()),
+                                                 np.log10(values.max()), np.log10(current)
+                                                 if 0 < current[0] < current[1] else None))
         elif axis == "x" and values.min() >= 1 and np.all(values == np.round(values)):
             limits = position_limits(int(values.max()))
         else:
             limits = round_limits(values.min(), values.max())
         if tuple(current) != tuple(limits):  # auto=None: autoscaling stays on
             (ax.set_xlim if axis == "x" else ax.set_ylim)(*limits, auto=None)
+
+
+def log_step(decades: float) -> int:
+    """How many decades a log axis whose data span `decades` may keep to spare at either
+    end: 1 up to 3 decades, 2 up to 15, 4 beyond. A wide axis (a signal vanishing over 20
+    decades) then moves its limits every few slider steps instead of at every one."""
+    return 1 if decades <= 3 else 2 if decades <= 15 else 4
+
+
+def log_limits(low: float, high: float, current=None) -> tuple[float, float]:
+    """log10 limits for data from 10^low to 10^high: the whole decades around them (a
+    twentieth of a decade to spare), or the `current` ones (log10) while they hold the
+    data with at most log_step - 1 decades more to spare at either end. Where the data
+    pass an end, it moves log_step - 1 decades beyond the whole decade, so that data
+    moving on that way stay inside for a few more steps."""
+    fit_low = np.floor(low - 0.05)
+    fit_high = max(np.ceil(high + 0.05), fit_low + 1)
+    if current is None:
+        return float(fit_low), float(fit_high)
+    spare = log_step(high - low) - 1
+    now_low, now_high = current
+    new_low = (fit_low - spare if fit_low < now_low else  # the data passed the bottom
+               fit_low if now_low < fit_low - spare else now_low)  # too wide, or it holds
+    new_high = (fit_high + spare if fit_high > now_high else
+                fit_high if now_high > fit_high + spare else now_high)
+    return float(new_low), float(new_high)
 
 
 def round_limits(low: float, high: float) -> tuple[float, float]:
