@@ -57,6 +57,8 @@ def main() -> None:
               f"{log.count} compilations after it)")
     explorer = TrainingExplorer(arch=arch, hyper=hyper, steps_per_tick=10)
     canvas = explorer.fig.canvas
+    canvas.syncing_data_url = False  # as ipympl sets it once a browser shows the figure:
+    #   without a frontend the explorers never blit (see Explorer.redraw)
     full_draws = []
 
     def draw_idle():  # the browser asks for the full draw at once
