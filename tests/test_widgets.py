@@ -366,3 +366,17 @@ def test_summary_says_why_the_signal_is_exactly_zero():
     depth = len(ex.stats.signal_norm)  # the same zeros where every unit of a layer is dead
     dead = ex.stats._replace(dead_fraction=np.where(np.arange(depth) == 1, 1.0, 0.0))
     assert flow_summary(dead).endswith("every unit of layer 2 is dead and passes no gradient.")
+
+
+def test_clip_loss_axis_without_finite_losses_or_within_one_decade():
+    from gradviz.plots.clipping import update_clip
+    from gradviz.widgets import ClipExplorer
+
+    ex = ClipExplorer(steps=40, hidden=8)
+    for losses, expected in (({"none": np.full(40, np.inf), "value": np.full(40, np.nan),
+                               "global norm": np.full(40, np.nan)}, (1e-3, 10**5.4)),
+                             ({"none": np.full(40, 10.0), "value": np.full(40, 10.0),
+                               "global norm": np.full(40, 10.0)}, (10.0, 10**2.4))):
+        update_clip(ex.artists, ex.point._replace(loss=losses, diverged={
+            "none": 0, "value": None, "global norm": None}))
+        np.testing.assert_allclose(ex.fig.axes[0].get_ylim(), expected)

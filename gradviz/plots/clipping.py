@@ -100,8 +100,9 @@ def update_clip(artists: ClipArtists, point: ClipPoint) -> None:
     shown = np.concatenate(list(losses.values()))
     kept = np.concatenate([y if point.diverged[name] is None else y[:1]
                            for name, y in losses.items()])
-    low = np.floor(np.log10(np.nanmin(shown[shown > 0])))
-    high = np.ceil(np.log10(np.nanmax(kept[kept > 0])))
+    shown, kept = shown[shown > 0], kept[kept > 0]  # (NaN > 0 is False)
+    low = np.floor(np.log10(shown.min())) if shown.size else -3.0
+    high = max(np.ceil(np.log10(kept.max())) if kept.size else 3.0, low + 1)
     top = high + 0.4 * (high - low)
     ax_loss = artists.loss_lines["none"].axes
     ax_loss.set_ylim(10.0**low, 10.0**top)
