@@ -9,7 +9,10 @@ TrainingExplorer: Enter on its Step button, 10 training steps and a redraw). For
 key it measures, in the page, from the keydown event's timestamp to the first animation
 frame on which the figure's canvas pixels differ (a checksum of the canvas read on every
 frame), then waits until the figure has been still for 300 ms. The first press of each
-explorer is a warm-up and not counted.
+explorer is a warm-up and not counted. Then, for each slider, three fast drags of its
+handle to the right end and to the left end (about half a second each): the time from
+the mouse's release to the figure's last repaint (goal: under 200 ms, no backlog of stale
+frames).
 
 The two references are the stack's own floor, with the same 2x2 figure of 8 log-scale
 lines of 64 points: "floor: blitting" (animated lines, cached background, restore_region +
@@ -160,6 +163,29 @@ CHECKSUM
   requestAnimationFrame(frame);
 })""".replace("CHECKSUM", CHECKSUM)
 
+# In the page: watch a drag; once the mouse is released and the canvas has been still for
+# `quiet` ms, resolve with the time from the release to the canvas' last change (ms; 0 if
+# it last changed before the release).
+DRAG_WATCH = """([canvas, quiet]) => {
+CHECKSUM
+  window.gvRelease = null;
+  document.addEventListener('mouseup', e => { window.gvRelease = e.timeStamp; },
+                            {once: true, capture: true});
+  window.gvSettled = new Promise(resolve => {
+    let last = checksum(), changed = performance.now();
+    const end = changed + 30000;
+    const frame = t => {
+      const now = checksum();
+      if (now !== last) { last = now; changed = t; }
+      if (window.gvRelease !== null && t - Math.max(changed, window.gvRelease) >= quiet)
+        return resolve(Math.max(0, changed - window.gvRelease));
+      if (t > end) return resolve(null);
+      requestAnimationFrame(frame);
+    };
+    requestAnimationFrame(frame);
+  });
+}""".replace("CHECKSUM", CHECKSUM)
+
 # In the page: is the notebook open, with an idle kernel?
 IDLE = """(path) => {
   const app = window.jupyterapp;
@@ -260,6 +286,31 @@ def measure(page, cell, presses: int, button: str | None = None) -> tuple[list[f
     return times, compiles(page) - before
 
 
+def drag(page, cell, moves: int = 30) -> float | None:
+    """A fast drag of the first slider's handle to the right end of its track, then to
+    the left end (`moves` mouse moves 16 ms apart, about half a second), then release:
+    the ms from the release to the figure's last repaint (a backlog of stale frames would
+    keep repainting after it)."""
+    track = cell.locator(".widget-slider .noUi-target").first
+    handle = cell.locator(".widget-slider .noUi-handle").first
+    canvas = cell.locator(".jupyter-matplotlib-canvas-div canvas").first
+    handle.scroll_into_view_if_needed()
+    page.evaluate(SETTLE, [canvas.element_handle(), QUIET])
+    box, knob = track.bounding_box(), handle.bounding_box()
+    x, y = knob["x"] + knob["width"] / 2, knob["y"] + knob["height"] / 2
+    right, left = box["x"] + box["width"] + 20, box["x"] - 20
+    path = np.concatenate([np.linspace(x, right, moves // 3), np.linspace(right, left,
+                                                                          moves - moves // 3)])
+    page.evaluate(DRAG_WATCH, [canvas.element_handle(), QUIET])
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for target in path:
+        page.mouse.move(float(target), y)
+        page.wait_for_timeout(16)
+    page.mouse.up()
+    return page.evaluate("window.gvSettled")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presses", type=int, default=24, help="arrow keys per figure")
@@ -274,7 +325,7 @@ def main() -> None:
     root.mkdir()
     write_notebook(root / "latency.ipynb", figures)
     server, url, token = start_lab(home, root)
-    results = {}
+    results, drags = {}, {}
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
@@ -293,6 +344,8 @@ def main() -> None:
                 results[name], count = measure(page, cells.nth(i), args.presses,
                                                BUTTON.get(name))
                 compiled += count
+                if name not in BUTTON:
+                    drags[name] = [drag(page, cells.nth(i)) for _ in range(3)]
                 print(f"  measured {name}", file=sys.stderr)
             browser.close()
     finally:
@@ -315,6 +368,11 @@ def main() -> None:
               f"p95 {np.nanpercentile(explorers, 95):6.1f}")
     print(f"compilations while the sliders moved (after each figure's warm-up press): "
           f"{compiled}")
+    print("a fast drag over the whole slider and back (3 drags each): ms from the release "
+          "to the figure's last repaint")
+    for name, settled in drags.items():
+        print(f"  {name:22s} " + "  ".join("never still" if t is None else f"{t:6.0f}"
+                                            for t in settled))
 
 
 if __name__ == "__main__":
