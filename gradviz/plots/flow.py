@@ -17,6 +17,7 @@ from gradviz.plots.style import (
     COLORS,
     NONFINITE_GREY,
     REFERENCE_GREY,
+    drawn_values,
     few_ticks,
     finite_or_nan,
     fit_log_ticks,
@@ -149,9 +150,7 @@ def _headroom(ax: Axes, decades: float = 0.2) -> None:
     leaves a twentieth of a decade; one decade more stays within what the explorers allow.)"""
     if ax.get_yscale() != "log" or not ax.get_autoscaley_on():
         return
-    values = [np.asarray(line.get_ydata(), float) for line in ax.lines if line.get_visible()]
-    values = np.concatenate([v.ravel() for v in values]) if values else np.zeros(0)
-    values = values[np.isfinite(values) & (values > 0)]
+    values = drawn_values(ax, "y", positive=True)
     low, high = ax.get_ylim()
     if values.size and 0 < low < high and np.log10(high / values.max()) < decades:
         ax.set_ylim(low, high * 10, auto=None)

@@ -42,10 +42,7 @@ def rescale(ax: Axes) -> None:
         if not (ax.get_autoscalex_on() if axis == "x" else ax.get_autoscaley_on()):
             continue
         log = (ax.get_xscale() if axis == "x" else ax.get_yscale()) == "log"
-        values = [np.asarray(line.get_xdata() if axis == "x" else line.get_ydata(), float)
-                  for line in ax.lines if line.get_visible()]
-        values = np.concatenate([v.ravel() for v in values]) if values else np.zeros(0)
-        values = values[np.isfinite(values) & ((values > 0) if log else True)]
+        values = drawn_values(ax, axis, positive=log)
         current = ax.get_xlim() if axis == "x" else ax.get_ylim()
         if values.size == 0:
             limits = current if not log or 0 < current[0] < current[1] else (1e-3, 1e3)
@@ -59,6 +56,15 @@ def rescale(ax: Axes) -> None:
             limits = round_limits(values.min(), values.max())
         if tuple(current) != tuple(limits):  # auto=None: autoscaling stays on
             (ax.set_xlim if axis == "x" else ax.set_ylim)(*limits, auto=None)
+
+
+def drawn_values(ax: Axes, axis: str = "y", positive: bool = False) -> np.ndarray:
+    """The finite x or y values (positive ones only, for a log axis) of ax's visible
+    lines, flattened: (n,)."""
+    values = [np.asarray(line.get_xdata() if axis == "x" else line.get_ydata(), float)
+              for line in ax.lines if line.get_visible()]
+    values = np.concatenate([v.ravel() for v in values]) if values else np.zeros(0)
+    return values[np.isfinite(values) & ((values > 0) if positive else True)]
 
 
 def log_step(decades: float) -> int:
