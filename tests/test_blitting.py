@@ -106,6 +106,44 @@ def test_the_training_explorer_blits_most_chunks(ipympl_backend):
     np.testing.assert_array_equal(blitted, pixels(explorer.fig.canvas))
 
 
+class Legended(Explorer):
+    """Two lines, each named in a legend of its own axes: one pinned (upper right), one
+    placed "best"."""
+
+    def __init__(self):
+        super().__init__((3, 4))
+        top, bottom = self.fig.subplots(2)
+        self.line, = top.plot(np.arange(10), np.zeros(10), lw=3, label="decay")
+        self.other, = bottom.plot(np.arange(10), np.zeros(10), label="other")
+        for ax in (top, bottom):
+            ax.set(xlim=(0, 9), ylim=(-0.1, 1.1))
+        self.pinned_legend = top.legend(loc="upper right")
+        self.best_legend = bottom.legend(loc="best")
+        self.widget = self.layout([])
+        self.animate([self.line, self.other])
+
+
+def test_a_pinned_legend_is_pasted_over_the_lines_and_a_new_text_redraws_it(ipympl_backend):
+    explorer = Legended()
+    legend = explorer.pinned_legend
+    assert explorer.pinned == [legend] and not legend.get_animated()
+    assert explorer.best_legend in explorer.animated  # "best" moves with the data: animated
+    calls = watch(explorer.fig.canvas)
+    explorer.redraw()
+    left, top, right, bottom = explorer._pinned_boxes[legend]
+    alone = pixels(explorer.fig.canvas)[top:bottom, left:right]
+    explorer.line.set_ydata(np.ones(10))  # now under the legend
+    explorer.redraw()
+    assert calls == ["draw", "blit"]
+    np.testing.assert_array_equal(pixels(explorer.fig.canvas)[top:bottom, left:right], alone)
+    blitted = pixels(explorer.fig.canvas)
+    explorer.fig.canvas.draw()  # the same picture as a full draw
+    np.testing.assert_array_equal(blitted, pixels(explorer.fig.canvas))
+    legend.get_texts()[0].set_text("decay, faster")  # a pinned legend's text is in the
+    explorer.redraw()  # background: a full draw
+    assert calls[-1] == "draw"
+
+
 def _explorers():
     """(name, factory, moves): each explorer, small, and the control moves a learner makes
     (control attribute, value), small steps first (which should blit) then big ones."""
@@ -252,8 +290,43 @@ def test_fit_log_ticks_labels_at_least_three_ticks_readably(limits, expected):
     ((-2.2, 0.0), (-4, 1), (-3, 1)),  # up to 3 decades: the whole decades, nothing more
     ((0.0, 7.4), (-1, 8), (-1, 8)),
     ((0.0, 8.2), (-1, 8), (-1, 10)),  # the top, the same way
+    ((-0.9, -0.1), (-2, 0), (-2, 0)),  # data just back above 0.1 (a third of a decade): kept
+    ((-0.6, -0.1), (-2, 0), (-1, 0)),  # well inside the decade again: the whole decade
+    ((-0.5, 0.2), (-2, 0), (-1, 1)),  # passed the top; the bottom fitted anew too
 ])
 def test_wide_log_axes_keep_their_limits_for_a_few_steps(data, current, expected):
     from gradviz.plots.style import log_limits
 
     assert log_limits(*data, current) == expected
+
+
+@pytest.mark.parametrize("n, step, current, expected", [
+    (5, 8, None, (0.5, 5.5)),  # short: up to n itself
+    (30, 8, None, (0.5, 32.5)),  # else the next multiple of the step
+    (33, 8, (0.5, 32.5), (0.5, 40.5)),  # passed the end
+    (32, 8, (0.5, 40.5), (0.5, 40.5)),  # back across it: kept (at most a step to spare)
+    (24, 8, (0.5, 40.5), (0.5, 24.5)),  # two steps to spare: fitted again
+    (50, 10, (0.5, 60.5), (0.5, 60.5)),
+    (70, 10, (0.5, 60.5), (0.5, 70.5)),
+])
+def test_position_axes_keep_their_limits_while_the_length_moves_to_and_fro(n, step, current,
+                                                                          expected):
+    from gradviz.plots.style import position_limits
+
+    assert position_limits(n, step, current) == expected
+
+
+def test_span_two_decades_widens_only_a_narrow_axis():
+    import matplotlib.pyplot as plt
+
+    from gradviz.plots.style import span_two_decades
+
+    fig, ax = plt.subplots()
+    line = ax.semilogy([1, 2, 3], [0.2, 0.3, 0.5])[0]
+    ax.set_ylim(0.1, 1)
+    span_two_decades(line)  # one decade: two around the data's
+    assert ax.get_ylim() == pytest.approx((0.1, 10))
+    ax.set_ylim(1e-3, 10)
+    span_two_decades(line)  # four: kept as they are
+    assert ax.get_ylim() == pytest.approx((1e-3, 10))
+    plt.close(fig)

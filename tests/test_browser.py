@@ -40,7 +40,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from gradviz.plots.style import log_step
+from gradviz.plots.style import LEAVE, log_step
 
 ROOT = Path(__file__).parents[1]
 NOTEBOOK_DIR = Path(os.environ.get("GRADVIZ_NOTEBOOK_DIR", ROOT / "notebooks"))
@@ -574,10 +574,10 @@ def test_notebook_runs_and_its_explorers_respond_in_jupyterlab(lab, browser, not
 
 def check_panels_fit_their_data(where, before, after, fail) -> None:
     """After a big slider move, every panel shows all of its new data: the data lie within
-    its y-limits, and a log panel's limits are at most a decade and a bit wider than the
-    data at either end, a few decades on a wide one (the explorers move limits in steps,
-    gradviz.plots.style.log_limits, so that small moves redraw only the lines; ipympl
-    axes do not rescale by themselves)."""
+    its y-limits, and a log panel's limits are at most a decade and a third wider than
+    the data at either end, a few decades on a wide one (the explorers move limits in
+    steps, gradviz.plots.style.log_limits, so that small moves redraw only the lines;
+    ipympl axes do not rescale by themselves)."""
     for new in after["panels"]:
         if new["data"] is None:
             continue
@@ -586,7 +586,7 @@ def check_panels_fit_their_data(where, before, after, fail) -> None:
         if data_low < low - 1e-6 * span or data_high > high + 1e-6 * span:
             fail(f"{where}: panel {new['title']!r} does not show all its data after the "
                  f"slider moved: y-limits {new['ylim']}, data {new['data']}")
-        spare = log_step(np.log10(data_high / data_low)) + 0.2 if data_low > 0 else 0
+        spare = log_step(np.log10(data_high / data_low)) + LEAVE + 0.05 if data_low > 0 else 0
         if new["fitted"] is not None and new["log"] and data_low > 0 and (  # autoscaled
                 np.log10(data_low / low) > spare or np.log10(high / data_high) > spare):
             fail(f"{where}: panel {new['title']!r} is more than {spare:.1f} decades wider "

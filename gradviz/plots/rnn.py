@@ -15,7 +15,7 @@ from gradviz.plots.style import (
     COLORS,
     few_ticks,
     finite_or_nan,
-    position_limits,
+    layer_limits,
     rescale,
     span_two_decades,
 )
@@ -45,6 +45,7 @@ def draw_rnn(axes, scales, max_length: int) -> RNNArtists:
     title = ax_time.text(0.5, 1.0, "Gradient through time\n", transform=ax_time.transAxes + above,
                          ha="center", va="baseline", fontsize=rcParams["axes.titlesize"])
     few_ticks(ax_time)
+    ax_time.set_autoscalex_on(False)  # the time axis is set by update_rnn (layer_limits)
     overflow = ax_time.text(0.02, 0.04, "", transform=ax_time.transAxes,
                             color=COLORS["vermillion"], fontweight="bold", fontsize=9)
     # diverging, centred on 1 (log10 = 0): blue decays with the lag, red grows
@@ -72,11 +73,9 @@ def update_rnn(artists: RNNArtists, stats: RNNFlowStats, scale: float,
     length = len(stats.signal_norm)
     signal.set_data(np.arange(1, length + 1), finite_or_nan(stats.signal_norm))
     rescale(signal.axes)
-    # the time axis ends at the sequence length when it is a multiple of 10 (the slider's
-    # 50 and 100), else at the next one: a small move of the length redraws only the line
-    limits = position_limits(length, step=10)
-    if signal.axes.get_xlim() != limits:
-        signal.axes.set_xlim(*limits, auto=None)
+    # the time axis ends at a multiple of 10 (the slider's 50 and 100) and keeps its end
+    # while the length moves by a few steps: a small move of the length redraws only the line
+    layer_limits(signal.axes, length, step=10)
     if cell == "gru":  # the gate's bias too (a full name would not fit the panel)
         name = f"GRU (gate bias {update_gate_bias:.2f}), scale {scale:.2f}"
     else:

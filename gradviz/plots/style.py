@@ -51,7 +51,7 @@ def rescale(ax: Axes) -> None:
                                                  np.log10(values.max()), np.log10(current)
                                                  if 0 < current[0] < current[1] else None))
         elif axis == "x" and values.min() >= 1 and np.all(values == np.round(values)):
-            limits = position_limits(int(values.max()))
+            limits = position_limits(int(values.max()), current=current)
         else:
             limits = round_limits(values.min(), values.max())
         if tuple(current) != tuple(limits):  # auto=None: autoscaling stays on
@@ -77,20 +77,26 @@ def log_step(decades: float) -> int:
 def log_limits(low: float, high: float, current=None) -> tuple[float, float]:
     """log10 limits for data from 10^low to 10^high: the whole decades around them (a
     twentieth of a decade to spare), or the `current` ones (log10) while they hold the
-    data with at most log_step - 1 decades more to spare at either end. Where the data
-    pass an end, it moves log_step - 1 decades beyond the whole decade, so that data
-    moving on that way stay inside for a few more steps."""
+    data with at most log_step - 1 decades more to spare at either end, not counting a
+    third of a decade that the data have only just left (so data hovering at a decade
+    do not move the limits to and fro). Where the data pass an end, it moves log_step - 1
+    decades beyond the whole decade, so that data moving on that way stay inside for a
+    few more steps."""
     fit_low = np.floor(low - 0.05)
     fit_high = max(np.ceil(high + 0.05), fit_low + 1)
     if current is None:
         return float(fit_low), float(fit_high)
     spare = log_step(high - low) - 1
     now_low, now_high = current
+    loose_low, loose_high = np.floor(low - LEAVE), np.ceil(high + LEAVE)  # what still holds
     new_low = (fit_low - spare if fit_low < now_low else  # the data passed the bottom
-               fit_low if now_low < fit_low - spare else now_low)  # too wide, or it holds
+               fit_low if now_low < loose_low - spare else now_low)  # too wide, or it holds
     new_high = (fit_high + spare if fit_high > now_high else
-                fit_high if now_high > fit_high + spare else now_high)
+                fit_high if now_high > loose_high + spare else now_high)
     return float(new_low), float(new_high)
+
+
+LEAVE = 1 / 3  # decades: data that left a log axis' end decade by less keep the limits
 
 
 def round_limits(low: float, high: float) -> tuple[float, float]:
@@ -105,18 +111,23 @@ def round_limits(low: float, high: float) -> tuple[float, float]:
     return float(low - margin), float(high + margin)
 
 
-def position_limits(n: int, step: int = 8) -> tuple[float, float]:
+def position_limits(n: int, step: int = 8, current=None) -> tuple[float, float]:
     """x limits for positions 1..n (layers, time steps): up to n itself for n <= step,
     beyond it to the next multiple of `step`, so that n can change by small amounts
-    without new limits."""
+    without new limits; or the `current` limits while they hold n with at most one step
+    more to spare (a length moving to and fro across a multiple of `step` keeps them)."""
     top = max(n if n <= step else step * int(np.ceil(n / step)), 2)
+    if current is not None and current[0] == 0.5 and top <= current[1] - 0.5 <= top + step:
+        return tuple(current)
     return 0.5, top + 0.5
 
 
-def layer_limits(ax: Axes, n: int) -> None:
-    """Set `position_limits(n)` on ax's x axis (autoscaling left as it is)."""
-    if ax.get_xlim() != position_limits(n):
-        ax.set_xlim(*position_limits(n), auto=None)
+def layer_limits(ax: Axes, n: int, step: int = 8) -> None:
+    """Set `position_limits(n)` on ax's x axis, kept while they hold n (autoscaling left
+    as it is)."""
+    limits = position_limits(n, step, ax.get_xlim())
+    if ax.get_xlim() != limits:
+        ax.set_xlim(*limits, auto=None)
 
 
 def few_ticks(ax: Axes) -> None:
@@ -194,16 +205,16 @@ def decade_ticks(ax: Axes) -> None:
 
 
 def span_two_decades(line) -> None:
-    """Fit a log y-axis to a line's finite positive data, in whole decades and at least
-    two of them, so that it shows at least three labelled powers of 10 however flat the
-    data are. (Without such data the limits are left as they are.)"""
+    """Widen a log y axis that spans less than two decades to two whole ones, around a
+    line's finite positive data, so that it shows at least three labelled powers of 10
+    however flat the data are. (Call after `rescale`, whose limits it keeps otherwise;
+    without such data the limits are left as they are.)"""
     data = np.asarray(line.get_ydata(), dtype=float)
     data = data[np.isfinite(data) & (data > 0)]
-    if data.size == 0:
+    low, high = np.log10(line.axes.get_ylim())
+    if data.size == 0 or high - low >= 2 - 1e-9:
         return
     bottom, top = np.floor(np.log10(data.min())), np.ceil(np.log10(data.max()))
-    if top - bottom < 2:
-        middle = np.round((bottom + top) / 2)
-        bottom, top = min(bottom, middle - 1), max(top, middle + 1)
-    line.axes.set_ylim(10.0**bottom, 10.0**top)
-
+    middle = np.round((bottom + top) / 2)
+    line.axes.set_ylim(10.0 ** min(bottom, middle - 1), 10.0 ** max(top, middle + 1),
+                       auto=None)

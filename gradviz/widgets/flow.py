@@ -104,8 +104,7 @@ class FlowExplorer(Explorer):
 
     def _name_the_prediction_only_when_drawn(self) -> None:
         """A new gradient legend when the mean-field line appears or goes (it is drawn for
-        plain MLPs only), animated in the old one's place; its new texts make the next
-        redraw a full one."""
+        plain MLPs only), animated in the old one's place."""
         ax = self.artists.signal.axes
         old = ax.get_legend()
         with_theory = self.point.predicted_signal is not None
