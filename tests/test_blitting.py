@@ -300,6 +300,21 @@ def test_wide_log_axes_keep_their_limits_for_a_few_steps(data, current, expected
     assert log_limits(*data, current) == expected
 
 
+def test_a_first_fit_is_tight_and_later_ones_keep_spare_decades():
+    import matplotlib.pyplot as plt
+
+    from gradviz.plots.style import rescale
+
+    fig, ax = plt.subplots()
+    line = ax.semilogy(np.arange(1, 31), np.logspace(-19.5, -0.8, 30))[0]
+    rescale(ax)  # the whole decades around the data, not matplotlib's limits widened
+    assert np.log10(ax.get_ylim()) == pytest.approx((-20, 0))
+    line.set_ydata(np.logspace(-20.5, -0.8, 30))
+    rescale(ax)  # passed the bottom of a 20-decade axis: 3 decades beyond
+    assert np.log10(ax.get_ylim()) == pytest.approx((-24, 0))
+    plt.close(fig)
+
+
 @pytest.mark.parametrize("n, step, current, expected", [
     (5, 8, None, (0.5, 5.5)),  # short: up to n itself
     (30, 8, None, (0.5, 32.5)),  # else the next multiple of the step

@@ -1,6 +1,8 @@
 """The drawing layer's shared style: the Okabe-Ito palette (distinguishable for the
 common forms of colour blindness), line styles, and axis and tick helpers."""
 
+import weakref
+
 import numpy as np
 from matplotlib import ticker
 from matplotlib.axes import Axes
@@ -37,7 +39,8 @@ def rescale(ax: Axes) -> None:
     x axis of positions 1..n (layers, time steps) as `position_limits` puts it. Between
     steps an update changes only the lines, which the explorers redraw alone (blitting).
     Without finite data a log axis keeps its limits (or gets 1e-3..1e3 if it has none).
-    Limits set by hand (autoscaling off) stay."""
+    An axis' first fit is a fresh one (no spare decades kept from matplotlib's default
+    limits). Limits set by hand (autoscaling off) stay."""
     for axis in ("x", "y"):
         if not (ax.get_autoscalex_on() if axis == "x" else ax.get_autoscaley_on()):
             continue
@@ -46,16 +49,21 @@ def rescale(ax: Axes) -> None:
         current = ax.get_xlim() if axis == "x" else ax.get_ylim()
         if values.size == 0:
             limits = current if not log or 0 < current[0] < current[1] else (1e-3, 1e3)
-        elif log:
+        elif log:  # matplotlib's limits before the first fit are no limits to keep
+            kept = np.log10(current) if ax in _RESCALED and 0 < current[0] < current[1] else None
             limits = 10.0 ** np.array(log_limits(np.log10(values.min()),
-                                                 np.log10(values.max()), np.log10(current)
-                                                 if 0 < current[0] < current[1] else None))
+                                                 np.log10(values.max()), kept))
         elif axis == "x" and values.min() >= 1 and np.all(values == np.round(values)):
-            limits = position_limits(int(values.max()), current=current)
+            limits = position_limits(int(values.max()), current=current if ax in _RESCALED
+                                     else None)
         else:
             limits = round_limits(values.min(), values.max())
         if tuple(current) != tuple(limits):  # auto=None: autoscaling stays on
             (ax.set_xlim if axis == "x" else ax.set_ylim)(*limits, auto=None)
+    _RESCALED.add(ax)
+
+
+_RESCALED = weakref.WeakSet()  # the axes that `rescale` has fitted before
 
 
 def drawn_values(ax: Axes, axis: str = "y", positive: bool = False) -> np.ndarray:
