@@ -126,8 +126,7 @@ class Legended(Explorer):
 def test_a_pinned_legend_is_pasted_over_the_lines_and_a_new_text_redraws_it(ipympl_backend):
     explorer = Legended()
     legend = explorer.pinned_legend
-    assert explorer.pinned == [legend] and not legend.get_animated()
-    assert explorer.best_legend in explorer.animated  # "best" moves with the data: animated
+    assert explorer.pinned == [legend, explorer.best_legend] and not legend.get_animated()
     calls = watch(explorer.fig.canvas)
     explorer.redraw()
     left, top, right, bottom = explorer._pinned_boxes[legend]
@@ -142,6 +141,27 @@ def test_a_pinned_legend_is_pasted_over_the_lines_and_a_new_text_redraws_it(ipym
     legend.get_texts()[0].set_text("decay, faster")  # a pinned legend's text is in the
     explorer.redraw()  # background: a full draw
     assert calls[-1] == "draw"
+
+
+def test_a_legend_placed_best_moves_when_the_data_move_under_it(ipympl_backend):
+    explorer = Legended()
+    legend, line = explorer.best_legend, explorer.other
+    calls = watch(explorer.fig.canvas)
+    explorer.redraw()
+    placed = legend.get_window_extent()  # away from the line along the bottom
+    line.set_ydata(np.full(10, 0.02))  # a little higher: still clear of it
+    explorer.redraw()
+    assert calls == ["draw", "blit"]
+    line.set_ydata(np.full(10, placed_height(legend)))  # right under it
+    explorer.redraw()
+    assert calls[-1] == "draw" and explorer._points_under(legend) == 0
+    assert legend.get_window_extent() != placed  # placed anew, away from the data
+
+
+def placed_height(legend) -> float:
+    """The data height of the middle of a legend, in its axes."""
+    box = legend.get_window_extent()
+    return legend.axes.transData.inverted().transform((box.x0, (box.y0 + box.y1) / 2))[1]
 
 
 def _explorers():

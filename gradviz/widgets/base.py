@@ -104,6 +104,7 @@ class Explorer:
         self._drawn_state = None  # every axis' limits and the static texts at that draw
         self.pinned: list = []  # legends in fixed places (see `animate`)
         self._pinned_boxes: dict = {}  # their pixels in the background at the last full draw
+        self._covered: dict = {}  # legend placed "best" -> line points under it when placed
 
     def layout(self, controls: list) -> widgets.VBox:
         rows = [widgets.HBox(controls[i : i + 3], layout=WRAP)
@@ -116,16 +117,15 @@ class Explorer:
         plots `FooArtists`) over a cached copy of the rest of the figure, so that a slider
         step does not re-render ticks, labels and titles. The cache is refreshed by every
         full draw, which `redraw` makes itself when an axis' limits, ticks or a title, label
-        or pinned legend's text changed, and on request (`redraw(full=True)`).
+        or a legend's text changed, and on request (`redraw(full=True)`).
 
-        Legends placed "best" are animated too: they move away from the data as they
-        change. The others are pinned: drawn in the cached background and pasted back
-        from it over the animated artists below them, which costs far less than drawing
-        their texts anew (a legend takes 5-25 ms to draw here, a paste well under 1)."""
-        legends = [ax.get_legend() for ax in self.fig.axes if ax.get_legend()]
-        best = [legend for legend in legends if legend._loc == Legend.codes["best"]]
-        self.animated = sorted(artists_in(artists) + best, key=Artist.get_zorder)
-        self.pinned = [legend for legend in legends if legend not in best]
+        Legends are pinned: drawn in the cached background and pasted back from it over
+        the animated artists below them, which costs far less than drawing their texts
+        anew (a legend takes 5-25 ms to draw here, a paste well under 1). One placed
+        "best" is placed anew by a full draw as soon as more of its axes' line points lie
+        under it than when it was placed: it never hides data that moved under it."""
+        self.animated = sorted(artists_in(artists), key=Artist.get_zorder)
+        self.pinned = [ax.get_legend() for ax in self.fig.axes if ax.get_legend()]
         if self.live:
             for artist in self.animated:
                 artist.set_animated(True)  # left out of full draws: drawn by _draw_animated
@@ -154,14 +154,34 @@ class Explorer:
         self._drawn_state = self._static_state()
         self._pinned_boxes = {legend: pixel_box(legend, self.fig) for legend in self.pinned
                               if legend.get_visible()}
+        self._covered = {legend: self._points_under(legend) for legend in self._pinned_boxes
+                         if legend._loc == Legend.codes["best"]}
         self._draw_animated()
+
+    def _points_under(self, legend: Legend) -> int:
+        """How many points of the lines in the legend's axes lie under it (as pinned)."""
+        left, top, right, bottom = self._pinned_boxes[legend]
+        height = self.fig.bbox.height
+        count = 0
+        for line in legend.axes.lines:
+            if line.get_visible() and len(line.get_xydata()):
+                x, y = line.get_transform().transform(line.get_xydata()).T
+                count += np.count_nonzero((left <= x) & (x <= right)
+                                          & (top <= height - y) & (height - y <= bottom))
+        return count
+
+    def _legend_hides_data(self) -> bool:
+        """Whether data moved under a legend placed "best" since it was placed."""
+        return any(self._points_under(legend) > placed
+                   for legend, placed in self._covered.items())
 
     def _draw_animated(self) -> None:
         """Draw the animated artists over the background, lowest zorder first, and paste
         the pinned legends back over those below them."""
-        # Drawing a legend places its boxes, which marks its axes stale; left so, IPython's
-        # post-execute hook (run after every widget message too) would ask for a full draw,
-        # whose animated legend marks them stale again: a kernel busy drawing for ever.
+        # Drawing an artist can mark its axes stale (an animated legend placing its boxes
+        # did); left so, IPython's post-execute hook (run after every widget message too)
+        # would ask for a full draw, which would mark them stale again: a kernel busy
+        # drawing for ever.
         was_stale = {a: a.stale for a in (self.fig, *self.fig.axes)}
         for artist in sorted([*self.animated, *self._pinned_boxes], key=Artist.get_zorder):
             if artist in self._pinned_boxes:  # xy (0, 0): where the background's corner is
@@ -185,7 +205,7 @@ class Explorer:
             # the widget's saved image, and badly: draw_idle only asks a frontend to draw
             no_frontend = getattr(canvas, "syncing_data_url", False)
             if (full or no_frontend or self._background is None
-                    or self._static_state() != self._drawn_state):
+                    or self._static_state() != self._drawn_state or self._legend_hides_data()):
                 self._background = None  # stale until the full draw has happened
                 canvas.draw_idle()
             else:

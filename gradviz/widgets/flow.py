@@ -104,7 +104,8 @@ class FlowExplorer(Explorer):
 
     def _name_the_prediction_only_when_drawn(self) -> None:
         """A new gradient legend when the mean-field line appears or goes (it is drawn for
-        plain MLPs only), animated in the old one's place."""
+        plain MLPs only), pinned in the old one's place: its new texts make the next
+        redraw a full one."""
         ax = self.artists.signal.axes
         old = ax.get_legend()
         with_theory = self.point.predicted_signal is not None
@@ -112,8 +113,7 @@ class FlowExplorer(Explorer):
         if named == with_theory:
             return
         new = gradient_legend(self.artists, with_theory)
-        self.animated = [new if artist is old else artist for artist in self.animated]
-        new.set_animated(self.live and new in self.animated)  # as animate() set the old one
+        self.pinned = [new if legend is old else legend for legend in self.pinned]
 
     def update(self, change=None) -> None:
         """Recompute the flow for the controls' values and redraw the artists in place."""
