@@ -110,7 +110,7 @@ class Legended(Explorer):
     """Two lines, each named in a legend of its own axes: one pinned (upper right), one
     placed "best"."""
 
-    def __init__(self):
+    def __init__(self, animate_legend=False):
         super().__init__((3, 4))
         top, bottom = self.fig.subplots(2)
         self.line, = top.plot(np.arange(10), np.zeros(10), lw=3, label="decay")
@@ -120,7 +120,7 @@ class Legended(Explorer):
         self.pinned_legend = top.legend(loc="upper right")
         self.best_legend = bottom.legend(loc="best")
         self.widget = self.layout([])
-        self.animate([self.line, self.other])
+        self.animate([self.line, self.other, self.pinned_legend if animate_legend else []])
 
 
 def test_a_pinned_legend_is_pasted_over_the_lines_and_a_new_text_redraws_it(ipympl_backend):
@@ -141,6 +141,20 @@ def test_a_pinned_legend_is_pasted_over_the_lines_and_a_new_text_redraws_it(ipym
     legend.get_texts()[0].set_text("decay, faster")  # a pinned legend's text is in the
     explorer.redraw()  # background: a full draw
     assert calls[-1] == "draw"
+
+
+def test_a_legend_among_the_animated_artists_is_redrawn_with_its_new_texts(ipympl_backend):
+    explorer = Legended(animate_legend=True)
+    legend = explorer.pinned_legend
+    assert explorer.pinned == [explorer.best_legend] and legend in explorer.animated
+    calls = watch(explorer.fig.canvas)
+    explorer.redraw()
+    legend.get_texts()[0].set_text("decay: diverged at step 1")
+    explorer.redraw()
+    assert calls == ["draw", "blit"]
+    blitted = pixels(explorer.fig.canvas)
+    explorer.fig.canvas.draw()
+    np.testing.assert_array_equal(blitted, pixels(explorer.fig.canvas))
 
 
 def test_a_legend_placed_best_moves_when_the_data_move_under_it(ipympl_backend):
@@ -305,8 +319,10 @@ def test_fit_log_ticks_labels_at_least_three_ticks_readably(limits, expected):
     ((-20.3, 0.0), None, (-21, 1)),  # a fresh axis: the whole decades around the data
     ((-20.3, 0.0), (-24, 1), (-24, 1)),  # 20 decades: up to 3 more to spare, kept
     ((-22.5, 0.0), (-22, 1), (-26, 1)),  # the data passed the bottom: 3 decades beyond
-    ((-10.0, 0.0), (-26, 1), (-11, 1)),  # now 10 decades: 1 more to spare at most
-    ((-9.5, 0.0), (-11, 1), (-11, 1)),
+    ((-10.0, 0.0), (-26, 1), (-12, 1)),  # now 10 decades, far too wide: 1 decade to spare
+    ((-9.5, 0.0), (-12, 1), (-12, 1)),  # up to twice that to spare while it moves back: kept
+    ((-37.5, 0.0), (-42, 1), (-42, 1)),  # 5 decades back up a 40-decade axis: kept
+    ((-34.5, 0.0), (-42, 1), (-38, 1)),  # 7: too wide, 3 decades to spare again
     ((-2.2, 0.0), (-4, 1), (-3, 1)),  # up to 3 decades: the whole decades, nothing more
     ((0.0, 7.4), (-1, 8), (-1, 8)),
     ((0.0, 8.2), (-1, 8), (-1, 10)),  # the top, the same way

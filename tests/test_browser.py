@@ -586,7 +586,8 @@ def check_panels_fit_their_data(where, before, after, fail) -> None:
         if data_low < low - 1e-6 * span or data_high > high + 1e-6 * span:
             fail(f"{where}: panel {new['title']!r} does not show all its data after the "
                  f"slider moved: y-limits {new['ylim']}, data {new['data']}")
-        spare = log_step(np.log10(data_high / data_low)) + LEAVE + 0.05 if data_low > 0 else 0
+        decades = np.log10(data_high / data_low) if data_low > 0 else 0
+        spare = 2 * log_step(decades) - 1 + LEAVE + 0.05  # what log_limits keeps at most
         if new["fitted"] is not None and new["log"] and data_low > 0 and (  # autoscaled
                 np.log10(data_low / low) > spare or np.log10(high / data_high) > spare):
             fail(f"{where}: panel {new['title']!r} is more than {spare:.1f} decades wider "

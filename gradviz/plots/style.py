@@ -84,12 +84,13 @@ def log_step(decades: float) -> int:
 
 def log_limits(low: float, high: float, current=None) -> tuple[float, float]:
     """log10 limits for data from 10^low to 10^high: the whole decades around them (a
-    twentieth of a decade to spare), or the `current` ones (log10) while they hold the
-    data with at most log_step - 1 decades more to spare at either end, not counting a
-    third of a decade that the data have only just left (so data hovering at a decade
-    do not move the limits to and fro). Where the data pass an end, it moves log_step - 1
-    decades beyond the whole decade, so that data moving on that way stay inside for a
-    few more steps."""
+    twentieth of a decade to spare). Or the `current` ones (log10), while they hold the
+    data with at most 2 (log_step - 1) decades more to spare at either end, not counting
+    a third of a decade that the data have only just left. Where the data pass an end,
+    or leave more to spare, that end moves to log_step - 1 decades beyond the whole
+    decade. So data moving on either way stay inside for a few more steps, and data
+    moving to and fro (a slider moved back and forth) do not move the limits each time.
+    """
     fit_low = np.floor(low - 0.05)
     fit_high = max(np.ceil(high + 0.05), fit_low + 1)
     if current is None:
@@ -97,10 +98,10 @@ def log_limits(low: float, high: float, current=None) -> tuple[float, float]:
     spare = log_step(high - low) - 1
     now_low, now_high = current
     loose_low, loose_high = np.floor(low - LEAVE), np.ceil(high + LEAVE)  # what still holds
-    new_low = (fit_low - spare if fit_low < now_low else  # the data passed the bottom
-               fit_low if now_low < loose_low - spare else now_low)  # too wide, or it holds
-    new_high = (fit_high + spare if fit_high > now_high else
-                fit_high if now_high > loose_high + spare else now_high)
+    new_low = (fit_low - spare if fit_low < now_low or now_low < loose_low - 2 * spare
+               else now_low)  # the data passed the bottom, or too wide; else it holds
+    new_high = (fit_high + spare if fit_high > now_high or now_high > loose_high + 2 * spare
+                else now_high)
     return float(new_low), float(new_high)
 
 

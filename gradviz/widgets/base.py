@@ -117,15 +117,17 @@ class Explorer:
         plots `FooArtists`) over a cached copy of the rest of the figure, so that a slider
         step does not re-render ticks, labels and titles. The cache is refreshed by every
         full draw, which `redraw` makes itself when an axis' limits, ticks or a title, label
-        or a legend's text changed, and on request (`redraw(full=True)`).
+        or pinned legend's text changed, and on request (`redraw(full=True)`).
 
-        Legends are pinned: drawn in the cached background and pasted back from it over
-        the animated artists below them, which costs far less than drawing their texts
-        anew (a legend takes 5-25 ms to draw here, a paste well under 1). One placed
-        "best" is placed anew by a full draw as soon as more of its axes' line points lie
-        under it than when it was placed: it never hides data that moved under it."""
+        A legend among `artists` is animated (one whose texts change often). The others
+        are pinned: drawn in the cached background and pasted back from it over the
+        animated artists below them, which costs far less than drawing their texts anew
+        (a legend takes 5-25 ms to draw here, a paste well under 1). One placed "best" is
+        placed anew by a full draw as soon as more of its axes' line points lie under it
+        than when it was placed: it never hides data that moved under it."""
         self.animated = sorted(artists_in(artists), key=Artist.get_zorder)
-        self.pinned = [ax.get_legend() for ax in self.fig.axes if ax.get_legend()]
+        self.pinned = [ax.get_legend() for ax in self.fig.axes
+                       if ax.get_legend() and ax.get_legend() not in self.animated]
         if self.live:
             for artist in self.animated:
                 artist.set_animated(True)  # left out of full draws: drawn by _draw_animated
